@@ -1,0 +1,12 @@
+"""onnx-lambda-deployer: a trained model to a monitored HTTPS endpoint on AWS Lambda."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("onnx-lambda-deployer")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+source"
+
+__all__ = ["__version__"]

@@ -1,0 +1,43 @@
+"""The deployer's exceptions: one root, a documented tree.
+
+    DeployerError                 a user-facing failure: message says what, where, and the fix
+    ├── ConfigError               bad option, config file or environment value
+    ├── ModelError                the model file or folder is missing, unreadable or invalid
+    ├── DependencyError           an optional extra is not installed (message carries the pip command)
+    └── LocalRuntimeError         the local runtime (emulator, gateway) could not start or answer
+
+The CLI prints `str(exc)` on one line and exits with `exc.exit_code`; anything that is not a
+DeployerError is a bug and keeps its traceback. Raise with `from exc` so the cause is kept.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DeployerError",
+    "ConfigError",
+    "ModelError",
+    "DependencyError",
+    "LocalRuntimeError",
+]
+
+
+class DeployerError(Exception):
+    """Root of every error the deployer reports to a user."""
+
+    exit_code: int = 1
+
+
+class ConfigError(DeployerError):
+    exit_code = 2
+
+
+class ModelError(DeployerError):
+    pass
+
+
+class DependencyError(DeployerError):
+    pass
+
+
+class LocalRuntimeError(DeployerError):
+    pass

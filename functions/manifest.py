@@ -1,0 +1,150 @@
+"""The model manifest: one versioned schema shared by the converter and the runtime.
+
+`manifest.json` sits beside `model.onnx`. The converter (`deployer/model`) writes it, the handler
+reads it at cold start. This module is the single definition of its shape, and it is imported by
+the runtime, so it uses only the standard library: pydantic would add ~40-100 ms to every cold
+start (see PERF-NOTES) for a file read once. `deployer` imports this module, never the reverse.
+
+Shape (schema_version 1)::
+
+    {
+      "schema_version": 1,
+      "name": "iris",                       # model name used in routes
+      "version": "3f2a9c1d0b7e",            # content hash of model.onnx (sha256 prefix)
+      "model": {"file": "model.onnx", "sha256": "...", "size_bytes": 1234,
+                "opset": 17, "ir_version": 8, "producer": "skl2onnx 1.20.0"},
+      "runtime": {"onnxruntime": "1.32.0",
+                  "optimized": "extended" | null},   # offline graph optimization level baked in
+      "inputs":  [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}],   # -1 / str = dynamic
+      "outputs": [{"name": "label", "datatype": "INT64", "shape": [-1]}],
+      "labels": ["setosa", ...] | null,
+      "parity": {...} | null,               # converter's report, opaque to the runtime
+      "baseline": {"x": {"mean": [...], "std": [...], "min": [...], "max": [...]}} | null,
+      "sample": {"inputs": {"x": [[...]]}, "outputs": {"label": [...]}} | null
+    }
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any, TypedDict
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "MANIFEST_FILE",
+    "MODEL_FILE",
+    "TensorSpec",
+    "Manifest",
+    "ManifestError",
+    "load_manifest",
+    "validate_manifest",
+    "sha256_file",
+]
+
+SCHEMA_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+MODEL_FILE = "model.onnx"
+
+# KServe v2 datatype names; the runtime maps them to numpy and onnxruntime types.
+DATATYPES = frozenset(
+    {"BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64",
+     "FP16", "FP32", "FP64", "BYTES"}
+)
+
+
+class TensorSpec(TypedDict):
+    name: str
+    datatype: str
+    shape: list[int | str]
+
+
+class Manifest(TypedDict, total=False):
+    schema_version: int
+    name: str
+    version: str
+    model: dict[str, Any]
+    runtime: dict[str, Any]
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    labels: list[Any] | None
+    parity: dict[str, Any] | None
+    baseline: dict[str, Any] | None
+    sample: dict[str, Any] | None
+
+
+class ManifestError(ValueError):
+    """The manifest is missing a field, has a wrong type, or does not match the model file."""
+
+
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "schema_version": int,
+    "name": str,
+    "version": str,
+    "model": dict,
+    "inputs": list,
+    "outputs": list,
+}
+
+
+def validate_manifest(data: Any, where: str = MANIFEST_FILE) -> Manifest:
+    """Check the fields the runtime relies on; return the manifest typed."""
+    if not isinstance(data, dict):
+        raise ManifestError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    for key, kind in _REQUIRED.items():
+        if key not in data:
+            raise ManifestError(f"{where}: missing required field '{key}'")
+        if not isinstance(data[key], kind):
+            raise ManifestError(f"{where}: field '{key}' must be {_kind_name(kind)}")
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise ManifestError(
+            f"{where}: schema_version {data['schema_version']} is not supported "
+            f"(this runtime reads {SCHEMA_VERSION}); rebuild the artifact with a matching deployer"
+        )
+    for side in ("inputs", "outputs"):
+        for i, spec in enumerate(data[side]):
+            _check_spec(spec, f"{where}: {side}[{i}]")
+    model = data["model"]
+    for key in ("sha256", "file"):
+        if not isinstance(model.get(key), str):
+            raise ManifestError(f"{where}: model.{key} must be a string")
+    return data  # type: ignore[return-value]
+
+
+def _check_spec(spec: Any, where: str) -> None:
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise ManifestError(f"{where}: expected an object with a string 'name'")
+    if spec.get("datatype") not in DATATYPES:
+        raise ManifestError(f"{where}: datatype must be one of {sorted(DATATYPES)}")
+    shape = spec.get("shape")
+    if not isinstance(shape, list) or not all(isinstance(d, (int, str)) for d in shape):
+        raise ManifestError(f"{where}: shape must be a list of ints or dimension names")
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {int: "an integer", str: "a string", dict: "an object", list: "a list"}
+    return names.get(kind, str(kind))  # type: ignore[arg-type]
+
+
+def load_manifest(folder: str) -> Manifest | None:
+    """Read and check `folder/manifest.json`; None when the folder has none."""
+    path = os.path.join(folder, MANIFEST_FILE)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ManifestError(f"{path}: not valid JSON ({exc})") from exc
+    return validate_manifest(data, path)
+
+
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
