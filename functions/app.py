@@ -1,0 +1,203 @@
+"""The Lambda handler: `functions.app.handler` is the image's CMD.
+
+This package is copied into the Lambda image and stands alone: it imports onnxruntime, numpy,
+orjson and aws-lambda-powertools, never `deployer` (tests/unit/test_imports.py pins the set).
+
+Cold start. The model is loaded at import, in Lambda's init phase, not on the first request:
+init runs with the full CPU burst Lambda gives to initialization, is pre-paid under provisioned
+concurrency and SnapStart-style warmers, and keeps the first request's latency equal to any
+other's. Measured here (bench/RESULTS.md, `python -m bench`): fresh process to first prediction
+is the same total either way within noise, so the choice is decided by where the time lands.
+A model that cannot be loaded does not fail the import (Lambda would answer every request with
+an opaque Runtime.ImportModuleError): the reason is kept and every request that needs the model
+gets a 503 with it, while `/v2/health/live` still answers.
+
+Per request: event → Request (functions/http.py) → route → protocol (kserve / tfserving) →
+session.run → proxy response, then one EMF line (functions/metrics.py). Payloads are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable
+
+from aws_lambda_powertools.logging import Logger
+
+from functions import kserve, openapi, tfserving
+from functions.errors import HTTPError, MethodNotAllowed, ModelUnavailable, NotFound
+from functions.http import Request, Response, error_response, json_response, parse_event
+from functions.inference import Timing
+from functions.metrics import RequestMetrics
+from functions.model import Model, ModelLoadError, load_model
+from functions.tensors import Limits
+
+__all__ = ["handler"]
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "onnx-lambda"
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "OnnxLambda"
+
+logger = Logger(service=SERVICE)
+LIMITS = Limits()
+
+
+class _State:
+    """What one execution environment keeps between invocations."""
+
+    def __init__(self) -> None:
+        self.model: Model | None = None
+        self.error: str | None = None
+        self.cold = True
+        self.load_ms = 0.0
+        started = time.perf_counter()
+        try:
+            self.model = load_model()
+        except ModelLoadError as exc:
+            self.error = str(exc)
+            logger.error("model not loaded", extra={"reason": self.error})
+        self.load_ms = self.model.load_ms if self.model else (time.perf_counter() - started) * 1000.0
+        name = self.model.name if self.model else "unavailable"
+        version = self.model.version if self.model else "none"
+        self.metrics = RequestMetrics(NAMESPACE, SERVICE, name, version)
+        self._openapi: dict[str, Any] | None = None
+        if self.model:
+            logger.info(
+                "model loaded",
+                extra={"model": name, "version": version, "load_ms": round(self.load_ms, 2), "threads": self.model.threads},
+            )
+
+    def need_model(self) -> Model:
+        if self.model is None:
+            raise ModelUnavailable(f"the model is not loaded: {self.error}")
+        return self.model
+
+    def openapi(self) -> dict[str, Any]:
+        if self._openapi is None:
+            self._openapi = openapi.document(self.need_model())
+        return self._openapi
+
+
+STATE = _State()
+
+Route = Callable[[Request, Timing], Response]
+
+
+def _ok(payload: Any) -> Route:
+    return lambda req, timing: json_response(200, payload() if callable(payload) else payload, req.direct)
+
+
+def _ready(req: Request, timing: Timing) -> Response:
+    STATE.need_model()
+    return json_response(200, {"ready": True}, req.direct)
+
+
+def _model_route(name: str, version: str | None) -> Model:
+    model = STATE.need_model()
+    if name != model.name:
+        raise NotFound(f"unknown model {name!r}; this endpoint serves {model.name!r}")
+    if version is not None and version != model.version:
+        raise NotFound(f"unknown version {version!r} of {name!r}; the deployed version is {model.version!r}")
+    return model
+
+
+def _v2(rest: str) -> tuple[str, Route]:
+    parts = rest.split("/")
+    name, tail, version = parts[0], parts[1:], None
+    if len(tail) >= 2 and tail[0] == "versions":
+        version, tail = tail[1], tail[2:]
+    if not tail:
+        return "GET", lambda req, t: json_response(200, kserve.metadata(_model_route(name, version)), req.direct)
+    if tail == ["ready"]:
+        return "GET", lambda req, t: (_model_route(name, version), _ready(req, t))[1]
+    if tail == ["infer"]:
+        return "POST", lambda req, t: kserve.infer(_model_route(name, version), req, LIMITS, t)
+    raise NotFound(f"no route {rest!r} under /v2/models/; see GET /openapi.json")
+
+
+def _v1(rest: str) -> tuple[str, Route]:
+    target, _, verb = rest.partition(":")
+    parts = target.split("/")
+    name, tail, version = parts[0], parts[1:], None
+    if len(tail) >= 2 and tail[0] == "versions":
+        version, tail = tail[1], tail[2:]
+    if verb:
+        if verb != "predict" or tail:
+            raise NotFound(f"':{verb}' is not served; use POST /v1/models/{name}:predict")
+        return "POST", lambda req, t: tfserving.predict(_model_route(name, version), req, LIMITS, t)
+    if not tail:
+        return "GET", lambda req, t: json_response(200, tfserving.status(_model_route(name, version)), req.direct)
+    if tail == ["metadata"]:
+        return "GET", lambda req, t: json_response(200, tfserving.metadata(_model_route(name, version)), req.direct)
+    raise NotFound(f"no route {rest!r} under /v1/models/; see GET /openapi.json")
+
+
+_STATIC: dict[str, tuple[str, Route]] = {
+    "/v2/health/live": ("GET", _ok({"live": True})),
+    "/v2/health/ready": ("GET", _ready),
+    "/v2": ("GET", _ok(lambda: {"name": "onnx-lambda-deployer", "extensions": ["binary_tensor_data"]})),
+    "/openapi.json": ("GET", _ok(lambda: STATE.openapi())),
+}
+
+
+def _route(req: Request) -> Route:
+    if req.direct:
+        obj = req.parsed
+        model = STATE.need_model()
+        if isinstance(obj, dict) and ("instances" in obj or isinstance(obj.get("inputs"), dict)):
+            return lambda r, t: tfserving.predict(model, r, LIMITS, t)
+        return lambda r, t: kserve.infer(model, r, LIMITS, t)
+    path = req.path.rstrip("/") or "/"
+    if path in _STATIC:
+        method, route = _STATIC[path]
+    elif path.startswith("/v2/models/"):
+        method, route = _v2(path[len("/v2/models/") :])
+    elif path.startswith("/v1/models/"):
+        method, route = _v1(path[len("/v1/models/") :])
+    else:
+        raise NotFound(f"no route {req.path!r}; see GET /openapi.json for what this endpoint serves")
+    if req.method != method:
+        raise MethodNotAllowed(f"{req.method} is not allowed on {req.path}; use {method}", (method,))
+    return route
+
+
+def handler(event: Any, context: Any) -> Response:
+    """Answer one invocation; every outcome is a response, never an unhandled exception."""
+    started = time.perf_counter()
+    timing = Timing()
+    request_id = getattr(context, "aws_request_id", None)
+    logger.append_keys(request_id=request_id)
+    direct = not (isinstance(event, dict) and ("httpMethod" in event or "requestContext" in event))
+    size = 0
+    error: HTTPError | None = None
+    try:
+        req = parse_event(event, LIMITS.max_body_bytes)
+        size = req.size
+        response = _route(req)(req, timing)
+    except HTTPError as exc:
+        error = exc
+        response = error_response(exc, direct)
+        logger.info("request refused", extra={"status": exc.status, "kind": exc.kind, "reason": exc.message})
+    except Exception:  # a bug of ours: the traceback goes to the log, never into the body
+        logger.exception("unhandled error")
+        error = HTTPError(f"internal error; see the function's log for request {request_id}")
+        response = error_response(error, direct)
+    _emit(started, timing, size, error)
+    return response
+
+
+def _emit(started: float, timing: Timing, size: int, error: HTTPError | None) -> None:
+    values: dict[str, float] = {}
+    if STATE.cold:
+        STATE.cold = False
+        values["ColdStart"] = 1
+        values["ModelLoadMs"] = round(STATE.load_ms, 3)
+    values["RequestMs"] = round((time.perf_counter() - started) * 1000.0, 3)
+    values["PayloadBytes"] = size
+    if timing.inference_ms is not None:
+        values["InferenceMs"] = round(timing.inference_ms, 3)
+    if timing.batch is not None:
+        values["BatchSize"] = timing.batch
+    if error is not None:
+        values["Errors"] = 1
+        STATE.metrics.error_kind(error.kind)
+    STATE.metrics.emit(values)

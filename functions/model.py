@@ -1,0 +1,173 @@
+"""The loaded model: one onnxruntime session per execution environment, and its signature.
+
+Cold start is what this product sells, so loading is shaped by measurement (PERF-NOTES):
+- the session is created from the file path, never from bytes: ORT then memory-maps external
+  weights, and bytes + `use_ort_model_bytes_for_initializers` crashed onnxruntime 1.32;
+- a model optimized offline (`manifest.runtime.optimized`) is opened with runtime graph
+  optimizations disabled: its graph is already in its final form;
+- the sha256 check against the manifest runs in a thread beside session creation (hashlib and
+  session creation both release the GIL), so it costs nothing extra on a 2-core machine;
+- intra-op threads follow the CPUs this process may really use (affinity and cgroup quota),
+  since Lambda gives vCPUs in proportion to memory and `os.cpu_count()` reports the host's.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from functions.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, load_manifest, sha256_file
+from functions.tensors import ORT_TO_DATATYPE
+
+__all__ = ["Model", "TensorInfo", "ModelLoadError", "load_model", "available_cpus"]
+
+DEFAULT_MODEL_PATH = "/opt/model"
+
+
+class ModelLoadError(Exception):
+    """The model could not be loaded; the message says what and where."""
+
+
+@dataclass(frozen=True, slots=True)
+class TensorInfo:
+    name: str
+    datatype: str  # KServe v2 name: FP32, INT64, ...
+    shape: tuple[int | None, ...]  # None = dynamic dimension
+    dtype: np.dtype[Any] | None  # None for BYTES (object arrays)
+
+    @property
+    def wire_shape(self) -> list[int]:
+        return [-1 if d is None else d for d in self.shape]
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.datatype} {self.wire_shape})"
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    name: str
+    version: str
+    session: ort.InferenceSession
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    manifest: Manifest | None
+    load_ms: float
+    threads: int
+
+    def input(self, name: str) -> TensorInfo | None:
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        return None
+
+
+def available_cpus() -> int:
+    """CPUs this process can use: affinity, capped by a cgroup v2/v1 CPU quota."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    if quota is not None:
+        cpus = min(cpus, max(1, int(quota + 0.999)))
+    return max(1, cpus)
+
+
+def _cgroup_quota() -> float | None:
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as fh:
+            limit, period = fh.read().split()[:2]
+        return None if limit == "max" else int(limit) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as fh:
+            limit_us = int(fh.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as fh:
+            period_us = int(fh.read())
+        return None if limit_us <= 0 else limit_us / period_us
+    except (OSError, ValueError):
+        return None
+
+
+def _resolve(path: str) -> tuple[str, str | None]:
+    """(model file, folder holding the manifest or None) for a file or folder path."""
+    if os.path.isdir(path):
+        model_file = os.path.join(path, MODEL_FILE)
+        if not os.path.isfile(model_file):
+            raise ModelLoadError(f"{path} is a folder without {MODEL_FILE}; set MODEL_PATH to the model")
+        return model_file, path
+    if os.path.isfile(path):
+        if not path.endswith(".onnx"):
+            raise ModelLoadError(f"{path} is not an .onnx file; set MODEL_PATH to a .onnx file or folder")
+        return path, None
+    raise ModelLoadError(f"no model at {path}; set MODEL_PATH to a .onnx file or a model folder")
+
+
+def load_model(path: str | None = None, threads: int | None = None) -> Model:
+    """Create the session for the model at `path` (default: env MODEL_PATH or /opt/model)."""
+    started = time.perf_counter()
+    path = path or os.environ.get("MODEL_PATH") or DEFAULT_MODEL_PATH
+    model_file, folder = _resolve(path)
+    try:
+        manifest = load_manifest(folder) if folder else None
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from exc
+
+    digest: list[str] = []
+    checker = None
+    if manifest is not None:
+        checker = threading.Thread(target=lambda: digest.append(sha256_file(model_file)), daemon=True)
+        checker.start()
+
+    threads = threads or int(os.environ.get("MODEL_THREADS") or 0) or available_cpus()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if manifest is not None and (manifest.get("runtime") or {}).get("optimized"):
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = ort.InferenceSession(model_file, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+        raise ModelLoadError(f"onnxruntime could not load {model_file}: {_first_line(exc)}") from exc
+
+    if checker is not None and manifest is not None:
+        checker.join()
+        expected = manifest["model"]["sha256"]
+        if digest != [expected]:
+            got = digest[0] if digest else "unreadable"
+            raise ModelLoadError(
+                f"{model_file} does not match {os.path.join(folder or '', MANIFEST_FILE)}: "
+                f"sha256 {got[:12]}… expected {expected[:12]}…; rebuild the artifact"
+            )
+
+    name = manifest["name"] if manifest else os.path.splitext(os.path.basename(model_file))[0]
+    version = manifest["version"] if manifest else "1"
+    return Model(
+        name=name,
+        version=version,
+        session=session,
+        inputs=tuple(_info(arg) for arg in session.get_inputs()),
+        outputs=tuple(_info(arg) for arg in session.get_outputs()),
+        manifest=manifest,
+        load_ms=(time.perf_counter() - started) * 1000.0,
+        threads=threads,
+    )
+
+
+def _info(arg: Any) -> TensorInfo:
+    datatype, dtype = ORT_TO_DATATYPE.get(arg.type, ("BYTES", None))
+    shape = tuple(d if isinstance(d, int) and d >= 0 else None for d in (arg.shape or ()))
+    return TensorInfo(name=arg.name, datatype=datatype, shape=shape, dtype=dtype)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:500]
