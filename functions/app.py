@@ -32,26 +32,26 @@ from functions.metrics import RequestMetrics
 from functions.model import Model, ModelLoadError, load_model
 from functions.tensors import Limits
 
-__all__ = ["handler"]
+__all__ = ["handler", "service", "Service"]
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "onnx-lambda"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "OnnxLambda"
 
 logger = Logger(service=SERVICE)
-LIMITS = Limits()
+Route = Callable[[Request, Timing], Response]
 
 
-class _State:
-    """What one execution environment keeps between invocations."""
+class Service:
+    """What one execution environment keeps between invocations, and the routing over it."""
 
-    def __init__(self) -> None:
+    def __init__(self, model_path: str | None = None, limits: Limits | None = None) -> None:
         self.model: Model | None = None
         self.error: str | None = None
         self.cold = True
-        self.load_ms = 0.0
+        self.limits = limits or Limits()
         started = time.perf_counter()
         try:
-            self.model = load_model()
+            self.model = load_model(model_path)
         except ModelLoadError as exc:
             self.error = str(exc)
             logger.error("model not loaded", extra={"reason": self.error})
@@ -60,6 +60,12 @@ class _State:
         version = self.model.version if self.model else "none"
         self.metrics = RequestMetrics(NAMESPACE, SERVICE, name, version)
         self._openapi: dict[str, Any] | None = None
+        self._static: dict[str, tuple[str, Route]] = {
+            "/v2/health/live": ("GET", lambda req, t: json_response(200, {"live": True}, req.direct)),
+            "/v2/health/ready": ("GET", self._ready),
+            "/v2": ("GET", lambda req, t: json_response(200, SERVER, req.direct)),
+            "/openapi.json": ("GET", lambda req, t: json_response(200, self.openapi(), req.direct)),
+        }
         if self.model:
             logger.info(
                 "model loaded",
@@ -76,128 +82,115 @@ class _State:
             self._openapi = openapi.document(self.need_model())
         return self._openapi
 
+    def _ready(self, req: Request, timing: Timing) -> Response:
+        self.need_model()
+        return json_response(200, {"ready": True}, req.direct)
 
-STATE = _State()
+    def _model(self, name: str, version: str | None) -> Model:
+        model = self.need_model()
+        if name != model.name:
+            raise NotFound(f"unknown model {name!r}; this endpoint serves {model.name!r}")
+        if version is not None and version != model.version:
+            raise NotFound(f"unknown version {version!r} of {name!r}; the deployed version is {model.version!r}")
+        return model
 
-Route = Callable[[Request, Timing], Response]
+    def _v2(self, rest: str) -> tuple[str, Route]:
+        name, tail, version = _split(rest.split("/"))
+        limits = self.limits
+        if not tail:
+            return "GET", lambda req, t: json_response(200, kserve.metadata(self._model(name, version)), req.direct)
+        if tail == ["ready"]:
+            return "GET", lambda req, t: (self._model(name, version), self._ready(req, t))[1]
+        if tail == ["infer"]:
+            return "POST", lambda req, t: kserve.infer(self._model(name, version), req, limits, t)
+        raise NotFound(f"no route {rest!r} under /v2/models/; see GET /openapi.json")
+
+    def _v1(self, rest: str) -> tuple[str, Route]:
+        target, _, verb = rest.partition(":")
+        name, tail, version = _split(target.split("/"))
+        limits = self.limits
+        if verb:
+            if verb != "predict" or tail:
+                raise NotFound(f"':{verb}' is not served; use POST /v1/models/{name}:predict")
+            return "POST", lambda req, t: tfserving.predict(self._model(name, version), req, limits, t)
+        if not tail:
+            return "GET", lambda req, t: json_response(200, tfserving.status(self._model(name, version)), req.direct)
+        if tail == ["metadata"]:
+            return "GET", lambda req, t: json_response(200, tfserving.metadata(self._model(name, version)), req.direct)
+        raise NotFound(f"no route {rest!r} under /v1/models/; see GET /openapi.json")
+
+    def route(self, req: Request) -> Route:
+        if req.direct:
+            model = self.need_model()
+            obj = req.parsed
+            if isinstance(obj, dict) and ("instances" in obj or isinstance(obj.get("inputs"), dict)):
+                return lambda r, t: tfserving.predict(model, r, self.limits, t)
+            return lambda r, t: kserve.infer(model, r, self.limits, t)
+        path = req.path.rstrip("/") or "/"
+        if path in self._static:
+            method, route = self._static[path]
+        elif path.startswith("/v2/models/"):
+            method, route = self._v2(path[len("/v2/models/") :])
+        elif path.startswith("/v1/models/"):
+            method, route = self._v1(path[len("/v1/models/") :])
+        else:
+            raise NotFound(f"no route {req.path!r}; see GET /openapi.json for what this endpoint serves")
+        if req.method != method:
+            raise MethodNotAllowed(f"{req.method} is not allowed on {req.path}; use {method}", (method,))
+        return route
+
+    def handler(self, event: Any, context: Any) -> Response:
+        """Answer one invocation; every outcome is a response, never an unhandled exception."""
+        started = time.perf_counter()
+        timing = Timing()
+        request_id = getattr(context, "aws_request_id", None)
+        logger.append_keys(request_id=request_id)
+        direct = not (isinstance(event, dict) and ("httpMethod" in event or "requestContext" in event))
+        size = 0
+        error: HTTPError | None = None
+        try:
+            req = parse_event(event, self.limits.max_body_bytes)
+            size = req.size
+            response = self.route(req)(req, timing)
+        except HTTPError as exc:
+            error = exc
+            response = error_response(exc, direct)
+            logger.info("request refused", extra={"status": exc.status, "kind": exc.kind, "reason": exc.message})
+        except Exception:  # a bug of ours: the traceback goes to the log, never into the body
+            logger.exception("unhandled error")
+            error = HTTPError(f"internal error; see the function's log for request {request_id}")
+            response = error_response(error, direct)
+        self._emit(started, timing, size, error)
+        return response
+
+    def _emit(self, started: float, timing: Timing, size: int, error: HTTPError | None) -> None:
+        values: dict[str, float] = {}
+        if self.cold:
+            self.cold = False
+            values["ColdStart"] = 1
+            values["ModelLoadMs"] = round(self.load_ms, 3)
+        values["RequestMs"] = round((time.perf_counter() - started) * 1000.0, 3)
+        values["PayloadBytes"] = size
+        if timing.inference_ms is not None:
+            values["InferenceMs"] = round(timing.inference_ms, 3)
+        if timing.batch is not None:
+            values["BatchSize"] = timing.batch
+        if error is not None:
+            values["Errors"] = 1
+            self.metrics.error_kind(error.kind)
+        self.metrics.emit(values)
 
 
-def _ok(payload: Any) -> Route:
-    return lambda req, timing: json_response(200, payload() if callable(payload) else payload, req.direct)
-
-
-def _ready(req: Request, timing: Timing) -> Response:
-    STATE.need_model()
-    return json_response(200, {"ready": True}, req.direct)
-
-
-def _model_route(name: str, version: str | None) -> Model:
-    model = STATE.need_model()
-    if name != model.name:
-        raise NotFound(f"unknown model {name!r}; this endpoint serves {model.name!r}")
-    if version is not None and version != model.version:
-        raise NotFound(f"unknown version {version!r} of {name!r}; the deployed version is {model.version!r}")
-    return model
-
-
-def _v2(rest: str) -> tuple[str, Route]:
-    parts = rest.split("/")
-    name, tail, version = parts[0], parts[1:], None
+def _split(parts: list[str]) -> tuple[str, list[str], str | None]:
+    """name, the rest of the path, and the version of `name[/versions/v]/rest...`."""
+    name, tail = parts[0], parts[1:]
     if len(tail) >= 2 and tail[0] == "versions":
-        version, tail = tail[1], tail[2:]
-    if not tail:
-        return "GET", lambda req, t: json_response(200, kserve.metadata(_model_route(name, version)), req.direct)
-    if tail == ["ready"]:
-        return "GET", lambda req, t: (_model_route(name, version), _ready(req, t))[1]
-    if tail == ["infer"]:
-        return "POST", lambda req, t: kserve.infer(_model_route(name, version), req, LIMITS, t)
-    raise NotFound(f"no route {rest!r} under /v2/models/; see GET /openapi.json")
+        return name, tail[2:], tail[1]
+    return name, tail, None
 
 
-def _v1(rest: str) -> tuple[str, Route]:
-    target, _, verb = rest.partition(":")
-    parts = target.split("/")
-    name, tail, version = parts[0], parts[1:], None
-    if len(tail) >= 2 and tail[0] == "versions":
-        version, tail = tail[1], tail[2:]
-    if verb:
-        if verb != "predict" or tail:
-            raise NotFound(f"':{verb}' is not served; use POST /v1/models/{name}:predict")
-        return "POST", lambda req, t: tfserving.predict(_model_route(name, version), req, LIMITS, t)
-    if not tail:
-        return "GET", lambda req, t: json_response(200, tfserving.status(_model_route(name, version)), req.direct)
-    if tail == ["metadata"]:
-        return "GET", lambda req, t: json_response(200, tfserving.metadata(_model_route(name, version)), req.direct)
-    raise NotFound(f"no route {rest!r} under /v1/models/; see GET /openapi.json")
+SERVER = {"name": "onnx-lambda-deployer", "extensions": ["binary_tensor_data"]}
 
-
-_STATIC: dict[str, tuple[str, Route]] = {
-    "/v2/health/live": ("GET", _ok({"live": True})),
-    "/v2/health/ready": ("GET", _ready),
-    "/v2": ("GET", _ok(lambda: {"name": "onnx-lambda-deployer", "extensions": ["binary_tensor_data"]})),
-    "/openapi.json": ("GET", _ok(lambda: STATE.openapi())),
-}
-
-
-def _route(req: Request) -> Route:
-    if req.direct:
-        obj = req.parsed
-        model = STATE.need_model()
-        if isinstance(obj, dict) and ("instances" in obj or isinstance(obj.get("inputs"), dict)):
-            return lambda r, t: tfserving.predict(model, r, LIMITS, t)
-        return lambda r, t: kserve.infer(model, r, LIMITS, t)
-    path = req.path.rstrip("/") or "/"
-    if path in _STATIC:
-        method, route = _STATIC[path]
-    elif path.startswith("/v2/models/"):
-        method, route = _v2(path[len("/v2/models/") :])
-    elif path.startswith("/v1/models/"):
-        method, route = _v1(path[len("/v1/models/") :])
-    else:
-        raise NotFound(f"no route {req.path!r}; see GET /openapi.json for what this endpoint serves")
-    if req.method != method:
-        raise MethodNotAllowed(f"{req.method} is not allowed on {req.path}; use {method}", (method,))
-    return route
-
-
-def handler(event: Any, context: Any) -> Response:
-    """Answer one invocation; every outcome is a response, never an unhandled exception."""
-    started = time.perf_counter()
-    timing = Timing()
-    request_id = getattr(context, "aws_request_id", None)
-    logger.append_keys(request_id=request_id)
-    direct = not (isinstance(event, dict) and ("httpMethod" in event or "requestContext" in event))
-    size = 0
-    error: HTTPError | None = None
-    try:
-        req = parse_event(event, LIMITS.max_body_bytes)
-        size = req.size
-        response = _route(req)(req, timing)
-    except HTTPError as exc:
-        error = exc
-        response = error_response(exc, direct)
-        logger.info("request refused", extra={"status": exc.status, "kind": exc.kind, "reason": exc.message})
-    except Exception:  # a bug of ours: the traceback goes to the log, never into the body
-        logger.exception("unhandled error")
-        error = HTTPError(f"internal error; see the function's log for request {request_id}")
-        response = error_response(error, direct)
-    _emit(started, timing, size, error)
-    return response
-
-
-def _emit(started: float, timing: Timing, size: int, error: HTTPError | None) -> None:
-    values: dict[str, float] = {}
-    if STATE.cold:
-        STATE.cold = False
-        values["ColdStart"] = 1
-        values["ModelLoadMs"] = round(STATE.load_ms, 3)
-    values["RequestMs"] = round((time.perf_counter() - started) * 1000.0, 3)
-    values["PayloadBytes"] = size
-    if timing.inference_ms is not None:
-        values["InferenceMs"] = round(timing.inference_ms, 3)
-    if timing.batch is not None:
-        values["BatchSize"] = timing.batch
-    if error is not None:
-        values["Errors"] = 1
-        STATE.metrics.error_kind(error.kind)
-    STATE.metrics.emit(values)
+# The execution environment's one service, created in Lambda's init phase.
+service = Service()
+handler = service.handler
