@@ -1,0 +1,35 @@
+"""functions/ stands alone and starts lean: importing it pulls in nothing heavy it does not need."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+# Powertools imports the bare `botocore` package (0.7 ms) to register its user agent; any
+# botocore submodule (sessions, clients: 100+ ms) would be a regression.
+ALLOWED = {"botocore"}
+FORBIDDEN = ("deployer", "boto3", "botocore", "pydantic", "aws_xray_sdk", "requests", "urllib3",
+             "typer", "rich", "onnx", "sklearn", "skl2onnx", "scipy", "jmespath.functions_unused")
+
+
+def test_importing_the_handler_loads_only_what_it_needs() -> None:
+    code = (
+        "import sys, json; import functions.app; "
+        "print(json.dumps(sorted(m for m in sys.modules)))"
+    )
+    env = {**os.environ, "MODEL_PATH": str(ROOT / "examples" / "iris" / "model"), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    modules = set(json.loads(result.stdout.splitlines()[-1]))
+    assert {"onnxruntime", "numpy", "orjson", "aws_lambda_powertools"} <= modules
+    loaded = sorted(m for m in modules - ALLOWED if m.split(".")[0] in FORBIDDEN or m in FORBIDDEN)
+    assert loaded == [], f"functions.app pulled in {loaded}"
+
+
+def test_functions_never_imports_deployer() -> None:
+    for path in (ROOT / "functions").rglob("*.py"):
+        text = path.read_text()
+        assert "import deployer" not in text and "from deployer" not in text, path

@@ -1,0 +1,77 @@
+"""EMF lines: one per invocation, the named metrics, ColdStart once, same document as Powertools'."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+from functions.app import Service
+from functions.metrics import UNITS, RequestMetrics
+from tests.unit.functions.conftest import Client
+from tests.unit.functions.test_errors import good
+
+
+def emf_lines(text: str) -> list[dict]:
+    docs = [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+    return docs
+
+
+def metric_names(doc: dict) -> set[str]:
+    return {m["Name"] for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+
+
+def test_each_invocation_prints_emf_and_cold_start_once(pair_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    client = Client(Service(str(pair_dir)))
+    capsys.readouterr()
+    for _ in range(3):
+        assert client.infer("pair", good(rows=2)).status == 200
+    docs = emf_lines(capsys.readouterr().out)
+    assert len(docs) == 3
+    assert {"ColdStart", "ModelLoadMs", "RequestMs", "InferenceMs", "BatchSize", "PayloadBytes"} <= metric_names(docs[0])
+    assert [d.get("ColdStart") for d in docs] == [[1], None, None]
+    for doc in docs:
+        assert doc["model"] == "pair" and doc["version"] and doc["_aws"]["CloudWatchMetrics"][0]["Namespace"]
+        assert doc["BatchSize"] == [2] and doc["PayloadBytes"][0] > 0 and doc["RequestMs"][0] > 0
+        assert doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["model", "version", "service"]]
+
+
+def test_errors_are_counted_by_kind(pair_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    client = Client(Service(str(pair_dir)))
+    capsys.readouterr()
+    assert client.request("GET", "/v2/models/pair/infer").status == 405
+    docs = emf_lines(capsys.readouterr().out)
+    by_kind = [d for d in docs if "kind" in d]
+    assert by_kind and by_kind[0]["kind"] == "MethodNotAllowed" and by_kind[0]["Errors"] == [1.0]
+    main = [d for d in docs if "kind" not in d][0]
+    assert main["Errors"] == [1] and "InferenceMs" not in main
+
+
+def test_template_output_equals_powertools_serialization() -> None:
+    out = io.StringIO()
+    metrics = RequestMetrics("Ns", "svc", "m", "v1", out=out)
+    values = {"RequestMs": 1.5, "PayloadBytes": 10, "InferenceMs": 0.5, "BatchSize": 3}
+    metrics.emit({k: 0 for k in values})  # builds the template with other values
+    metrics.emit(values)
+    ours = json.loads(out.getvalue().splitlines()[1])
+    provider = AmazonCloudWatchEMFProvider(namespace="Ns", service="svc")
+    provider.set_default_dimensions(model="m", version="v1")
+    for name, value in values.items():
+        provider.add_metric(name=name, unit=UNITS[name], value=value)
+    theirs = provider.serialize_metric_set()
+    ours["_aws"]["Timestamp"] = theirs["_aws"]["Timestamp"] = 0
+    assert ours == theirs
+
+
+def test_payloads_are_never_logged(pair_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    client = Client(Service(str(pair_dir)))
+    secret = 424242.5
+    body = good()
+    body["inputs"][0]["data"] = [secret, 1, 2]
+    client.infer("pair", body)
+    client.infer("pair", {"inputs": [{"name": "a", "datatype": "FP32", "shape": [1, 3], "data": [secret, "x", 1]}]})
+    captured = capsys.readouterr()
+    assert "424242" not in captured.out + captured.err

@@ -1,0 +1,97 @@
+"""Model loading: paths, manifest checks, threads, and what a broken model does to requests."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from functions.app import Service
+from functions.model import ModelLoadError, available_cpus, load_model
+from tests.models import two_input_folder, two_input_model
+from tests.unit.functions.conftest import Client
+
+
+def test_loads_a_bare_onnx_file_named_by_its_stem(tmp_path: Path) -> None:
+    model = load_model(str(two_input_model(tmp_path / "scorer.onnx")))
+    assert model.name == "scorer" and [t.name for t in model.inputs] == ["a", "b"]
+    assert model.inputs[0].shape == (None, 3) and model.inputs[1].datatype == "INT64"
+
+
+def test_folder_uses_manifest_name_and_version(tmp_path: Path) -> None:
+    model = load_model(str(two_input_folder(tmp_path, name="renamed")))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert model.name == "renamed" and model.version == manifest["version"]
+
+
+def test_model_path_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_PATH", str(two_input_folder(tmp_path)))
+    assert load_model().name == "pair"
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda p: p / "missing", ["no model at", "MODEL_PATH"]),
+        (lambda p: p, ["without model.onnx"]),
+        (lambda p: (p / "model.txt").write_text("x") and p / "model.txt", ["not an .onnx file"]),
+        (lambda p: (p / "cut.onnx").write_bytes(b"\x08\x08\x12\x04garbage") and p / "cut.onnx", ["onnxruntime could not load"]),
+    ],
+    ids=["missing", "empty folder", "not onnx", "truncated"],
+)
+def test_load_errors_say_what_and_where(tmp_path: Path, make, words: list[str]) -> None:
+    with pytest.raises(ModelLoadError) as info:
+        load_model(str(make(tmp_path)))
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_sha256_mismatch_is_refused(tmp_path: Path) -> None:
+    folder = two_input_folder(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["model"]["sha256"] = "0" * 64
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match="does not match"):
+        load_model(str(folder))
+
+
+def test_bad_manifest_is_refused(tmp_path: Path) -> None:
+    folder = two_input_folder(tmp_path)
+    (folder / "manifest.json").write_text('{"schema_version": 1}')
+    with pytest.raises(ModelLoadError, match="missing required field"):
+        load_model(str(folder))
+
+
+def test_unloadable_model_answers_503_but_stays_live(tmp_path: Path) -> None:
+    client = Client(Service(str(tmp_path / "nothing-here")))
+    assert client.request("GET", "/v2/health/live").status == 200
+    ready = client.request("GET", "/v2/health/ready")
+    assert ready.status == 503 and "no model at" in ready.error
+    infer = client.infer("x", {"inputs": []})
+    assert infer.status == 503
+
+
+def test_offline_optimized_model_disables_runtime_optimization(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    folder = two_input_folder(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["runtime"]["optimized"] = "extended"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    model = load_model(str(folder))
+    assert model.session.get_session_options().graph_optimization_level == ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    plain = load_model(str(two_input_folder(tmp_path / "plain")))
+    assert plain.session.get_session_options().graph_optimization_level != ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+
+
+def test_threads_follow_the_cpus_this_process_may_use(tmp_path: Path) -> None:
+    assert available_cpus() == min(len(os.sched_getaffinity(0)), available_cpus())
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {sorted(before)[0]})
+        assert available_cpus() == 1
+        assert load_model(str(two_input_model(tmp_path / "m.onnx"))).threads == 1
+    finally:
+        os.sched_setaffinity(0, before)
