@@ -1,0 +1,47 @@
+"""The CLI's surface: version, help, --json, and one clear line for each user error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from deployer import __version__
+from deployer.cli import app
+from deployer.routes import default_route, model_name
+
+runner = CliRunner()
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "iris" / "model"
+
+
+def test_version_and_help() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for verb in ("serve", "invoke"):
+        assert verb in result.output
+
+
+def test_invoke_refuses_an_unreadable_data_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["invoke", str(EXAMPLE), "--data", f"@{tmp_path}/nope.json", "--json"])
+    assert result.exit_code == 2
+    assert "cannot read" in json.loads(result.stdout.splitlines()[0])["error"]
+    assert "Traceback" not in result.output
+
+
+def test_invoke_refuses_a_missing_model(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["invoke", str(tmp_path / "missing"), "--data", "{}"])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+
+
+def test_model_name_and_default_route(tmp_path: Path) -> None:
+    assert model_name(EXAMPLE) == "iris"
+    assert model_name(tmp_path / "scorer.onnx") == "scorer"
+    assert default_route("iris", None) == "/v2/models/iris"
+    assert default_route("iris", b'{"instances": [[1, 2, 3, 4]]}') == "/v1/models/iris:predict"
+    assert default_route("iris", b'{"inputs": {"X": [[1, 2, 3, 4]]}}') == "/v1/models/iris:predict"
+    assert default_route("iris", b'{"inputs": [{"name": "X"}]}') == "/v2/models/iris/infer"
+    assert default_route("iris", b"not json") == "/v2/models/iris/infer"
