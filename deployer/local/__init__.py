@@ -1,0 +1,34 @@
+"""The local runtime loop: a model served on 127.0.0.1 exactly as Lambda would run it.
+
+    HTTP client ──> local API Gateway (REST API proxy events, Lambda's limits)   _gateway, _events
+                      │ POST /2015-03-31/functions/function/invocations
+                      ▼
+                    Runtime Interface Emulator (aws-sam-cli's binary)            _emulator
+                      │ Runtime API on a second loopback port
+                      ▼
+                    python -m awslambdaric functions.app.handler                 _lambda_env, _process
+
+Nothing listens beyond 127.0.0.1, no AWS credential reaches the function, and every process is
+stopped on close. Each instance picks its own ports, so several can run side by side (tests).
+
+    with LocalEndpoint(Path("examples/iris/model")) as endpoint:
+        endpoint.request("POST", "/v2/models/iris/infer", body, {"Content-Type": "application/json"})
+
+`serve(model, port=8080)` does the same until Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+from deployer.local._emulator import find_code_root, find_emulator_binary
+from deployer.local._endpoint import LocalEndpoint, LocalResponse, serve, validate_model
+from deployer.local._events import MAX_INVOKE_PAYLOAD
+
+__all__ = [
+    "LocalEndpoint",
+    "LocalResponse",
+    "serve",
+    "validate_model",
+    "find_emulator_binary",
+    "find_code_root",
+    "MAX_INVOKE_PAYLOAD",
+]

@@ -1,0 +1,239 @@
+"""The Lambda Runtime Interface Emulator (RIE) running the real runtime client, on loopback.
+
+Launch (one execution environment):
+
+    aws-lambda-rie-<arch> --log-level warn
+        --runtime-interface-emulator-address 127.0.0.1:<invoke port>
+        --runtime-api-address 127.0.0.1:<runtime API port>
+        <sys.executable> -m awslambdaric <handler>
+
+with the environment of `_lambda_env` and the directory holding the handler's package as cwd.
+The RIE binary ships inside the aws-sam-cli wheel; it is found with `find_spec` because
+importing samcli costs seconds. Both addresses are given explicitly: the RIE's defaults are
+0.0.0.0:8080 (reachable from the network) and a fixed 9001 (so two instances would collide).
+Ports are picked free by binding port 0; another process can take one before the RIE binds it,
+so a start that dies with "address already in use" is retried on fresh ports.
+
+Lifecycle: the RIE initializes the runtime on the first invoke (as Lambda does on demand), so
+readiness means the RIE process itself listens on both ports (read from /proc: the RIE is a
+Linux program, and a bare connect() could reach whoever took a port first). The RIE enforces
+the function timeout (and then restarts the runtime); our socket timeout is only a backstop
+for an RIE that hangs, after which the whole emulator is restarted. Invocations are
+serialized: one environment handles one event at a time, as the RIE requires.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import platform
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+
+from deployer.errors import DependencyError, LocalRuntimeError
+from deployer.local._process import ManagedProcess, OutputTail, Spawn
+
+__all__ = ["Emulator", "InvokeTimeout", "find_emulator_binary", "find_code_root", "free_port", "INVOKE_PATH"]
+
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+HOST = "127.0.0.1"
+_FIX = "pip install 'onnx-lambda-deployer[local]'"
+_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
+_BACKSTOP_S = 5.0  # beyond the function timeout, before we call the emulator hung
+
+
+class InvokeTimeout(LocalRuntimeError):
+    """The emulator gave no answer within the function timeout plus a margin."""
+
+
+def find_emulator_binary(
+    machine: str | None = None,
+    system: str | None = None,
+    find_spec: Callable[[str], ModuleSpec | None] = importlib.util.find_spec,
+) -> Path:
+    """The RIE binary for this machine from the installed aws-sam-cli, or DependencyError."""
+    system = system or platform.system()
+    if system != "Linux":
+        raise DependencyError(
+            f"the Lambda Runtime Interface Emulator is a Linux program and this is {system}; "
+            "run the local target in a container instead (sam local start-api)"
+        )
+    machine = machine or platform.machine()
+    arch = _ARCH.get(machine.lower())
+    if arch is None:
+        raise DependencyError(f"no Runtime Interface Emulator build for {machine}; Lambda runs x86_64 and arm64")
+    spec = find_spec("samcli")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        binary = Path(location) / "local" / "rapid" / f"aws-lambda-rie-{arch}"
+        if binary.is_file():
+            return binary
+    raise DependencyError(f"the Lambda Runtime Interface Emulator (from aws-sam-cli) is not installed; {_FIX}")
+
+
+def find_code_root() -> Path:
+    """The directory that holds the `functions` package, found without importing it."""
+    spec = importlib.util.find_spec("functions")
+    if spec is None or not spec.submodule_search_locations:
+        raise DependencyError("the handler package `functions` is not importable; install the project: pip install -e .")
+    return Path(list(spec.submodule_search_locations)[0]).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class Emulator:
+    """One RIE + runtime client process tree; `invoke` sends one event and returns the raw answer."""
+
+    def __init__(
+        self,
+        *,
+        handler: str,
+        env: Mapping[str, str],
+        code_root: Path,
+        timeout_s: int,
+        tail: OutputTail,
+        binary: Path | None = None,
+        spawn: Spawn = subprocess.Popen,
+        ports: Callable[[], int] = free_port,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        start_timeout_s: float = 10.0,
+    ) -> None:
+        if importlib.util.find_spec("awslambdaric") is None:
+            raise DependencyError(f"the Lambda runtime interface client (awslambdaric) is not installed; {_FIX}")
+        self._binary = binary or find_emulator_binary()
+        self._handler, self._env, self._code_root = handler, dict(env), code_root
+        self._timeout_s, self.tail = timeout_s, tail
+        self._spawn, self._ports, self._clock, self._sleep = spawn, ports, clock, sleep
+        self._start_timeout_s = start_timeout_s
+        self._lock = threading.Lock()
+        self._process: ManagedProcess | None = None
+        self._conn: http.client.HTTPConnection | None = None
+        self._closed = False
+        self.port = 0
+
+    def argv(self, invoke_port: int, api_port: int) -> list[str]:
+        return [
+            str(self._binary),
+            "--log-level", "warn",
+            "--runtime-interface-emulator-address", f"{HOST}:{invoke_port}",
+            "--runtime-api-address", f"{HOST}:{api_port}",
+            sys.executable, "-m", "awslambdaric", self._handler,
+        ]  # fmt: skip
+
+    def start(self) -> None:
+        with self._lock:
+            self._start()
+
+    def pids(self) -> list[int]:
+        """The emulator's pid and its descendants' (the runtime client among them)."""
+        process = self._process
+        return [process.pid, *process.descendants()] if process and process.alive() else []
+
+    def invoke(self, payload: bytes) -> tuple[int, bytes]:
+        """POST one event; (status, body) as the RIE answers, or LocalRuntimeError / InvokeTimeout."""
+        with self._lock:
+            if self._closed:
+                raise LocalRuntimeError("the local Lambda runtime is stopped")
+            if self._process is None:  # a restart failed earlier: try again rather than fail forever
+                self._start()
+            for attempt in (1, 2):
+                reused = self._conn is not None
+                conn = self._conn or http.client.HTTPConnection(HOST, self.port, timeout=self._timeout_s + _BACKSTOP_S)
+                self._conn = conn
+                try:
+                    conn.request("POST", INVOKE_PATH, body=payload, headers={"Content-Type": "application/json"})
+                    response = conn.getresponse()
+                    return response.status, response.read()
+                except TimeoutError as exc:
+                    if self._closed:
+                        raise LocalRuntimeError("the local Lambda runtime was stopped during the invocation") from exc
+                    self._restart()
+                    raise InvokeTimeout(f"the emulator did not answer within {self._timeout_s} s; restarted it") from exc
+                except (http.client.HTTPException, OSError) as exc:
+                    self._drop_connection()
+                    if self._closed:
+                        raise LocalRuntimeError("the local Lambda runtime was stopped during the invocation") from exc
+                    # A kept-alive connection may have been closed while idle: retry once, fresh.
+                    if reused and attempt == 1 and self._process is not None and self._process.alive():
+                        continue
+                    last = self.tail.salient()
+                    self._restart()
+                    raise LocalRuntimeError(
+                        f"the Lambda Runtime Interface Emulator stopped answering ({exc}); restarted it. "
+                        f"Its last output:\n{last}"
+                    ) from exc
+            raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self._closed = True
+        process = self._process
+        if process is not None:
+            process.stop()  # before taking the lock: this ends an invocation in flight instead of awaiting it
+        with self._lock:
+            self._drop_connection()
+            if self._process is not None:
+                self._process.stop()
+                self._process = None
+
+    def _restart(self) -> None:
+        self._drop_connection()
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+        self._start()
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _start(self) -> None:
+        for _ in range(3):
+            invoke_port, api_port = self._ports(), self._ports()
+            while api_port == invoke_port:  # a port freed by bind(0) can be handed out again at once
+                api_port = self._ports()
+            mark = self.tail.count
+            process = ManagedProcess(
+                self.argv(invoke_port, api_port), env=self._env, cwd=self._code_root, tail=self.tail, spawn=self._spawn
+            )
+            try:
+                if self._wait_ready(process, (invoke_port, api_port), mark):
+                    self._process, self.port = process, invoke_port
+                    return
+            except BaseException:
+                process.stop()
+                raise
+        raise LocalRuntimeError("the Lambda Runtime Interface Emulator found its ports taken three times; try again")
+
+    def _wait_ready(self, process: ManagedProcess, ports: tuple[int, int], mark: int) -> bool:
+        """True once the emulator listens on both ports; False when a port was taken (retry)."""
+        deadline = self._clock() + self._start_timeout_s
+        while self._clock() < deadline:
+            if not process.alive():
+                process.stop()  # also drains the last output lines
+                if any("address already in use" in line for line in self.tail.since(mark)):
+                    return False
+                raise LocalRuntimeError(
+                    f"the Lambda Runtime Interface Emulator exited at start (code {process.proc.returncode}):\n"
+                    f"{self.tail.salient(mark)}"
+                )
+            # The emulator itself must hold both ports: a bare connect could reach a process that
+            # took a port before the emulator bound it (the race the retry above exists for).
+            if set(ports) <= process.listening_ports():
+                return True
+            self._sleep(0.005)
+        process.stop()
+        raise LocalRuntimeError(
+            f"the Lambda Runtime Interface Emulator did not listen within {self._start_timeout_s:g} s:\n"
+            f"{self.tail.salient(mark)}"
+        )

@@ -1,0 +1,210 @@
+"""A child process tree that is always cleaned up, with its output drained and remembered.
+
+The Runtime Interface Emulator starts the runtime client (awslambdaric) in a process group of
+its own, so signalling the emulator's group does not reach the runtime. Stopping therefore goes:
+snapshot every descendant (from /proc, where there is one), SIGTERM the emulator's group (the
+emulator then SIGKILLs its runtime itself), wait, SIGKILL the group if it lingers, and finally
+SIGKILL any snapshotted descendant that is still alive and is still the same process (same start
+time: a pid can be reused). Nothing the emulator started outlives `stop()`.
+
+Output: stdout and stderr are one pipe, read line by line by a daemon thread. Each line goes to
+an optional sink and into a bounded tail kept for error messages. The thread never stops
+reading, even when the sink fails: a full pipe would block the child's next write and freeze
+the function mid-invocation.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+__all__ = ["OutputTail", "ManagedProcess", "Spawn"]
+
+Spawn = Callable[..., "subprocess.Popen[bytes]"]
+_PROC = Path("/proc")
+
+
+class OutputTail:
+    """The last lines a process tree printed, shared across restarts, plus the caller's sink."""
+
+    def __init__(self, sink: Callable[[str], None] | None = None, keep: int = 200) -> None:
+        self._sink = sink
+        self._lines: deque[str] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+        self._sink_lock = threading.Lock()  # lines come from several threads; a sink sees one at a time
+        self.count = 0  # lines seen so far, a mark for `since`
+
+    def add(self, line: str) -> None:
+        with self._lock:
+            self._lines.append(line)
+            self.count += 1
+        with self._sink_lock:
+            if self._sink is not None:
+                try:
+                    self._sink(line)
+                except Exception:  # a broken sink must not stop the draining (see module docstring)
+                    self._sink = None
+
+    def lines(self) -> list[str]:
+        with self._lock:
+            return list(self._lines)
+
+    def since(self, mark: int) -> list[str]:
+        """The lines added after `count` was `mark` (as many as are still kept)."""
+        with self._lock:
+            recent = self.count - mark
+            return list(self._lines)[-recent:] if recent > 0 else []
+
+    def salient(self, mark: int = 0, count: int = 12) -> str:
+        """The lines since `mark` worth showing in an error: the emulator's errors, else the last ones."""
+        lines = self.since(mark)
+        marked = [ln for ln in lines if any(m in ln for m in ("[PANIC]", "[FATAL]", "[ERROR]"))]
+        chosen = (marked or [ln for ln in lines if ln.strip()])[-count:]
+        return "\n".join(chosen) if chosen else "(no output)"
+
+
+class ManagedProcess:
+    """One spawned process (a session leader) whose whole tree is stopped on `stop()`."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        tail: OutputTail,
+        spawn: Spawn = subprocess.Popen,
+    ) -> None:
+        self.tail = tail
+        self._stop_lock = threading.Lock()
+        self.proc = spawn(
+            list(argv),
+            env=dict(env),
+            cwd=str(cwd),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: we can signal the tree, and Ctrl-C is ours to handle
+        )
+        self._reader = threading.Thread(
+            target=self._drain, args=(self.proc.stdout,), name=f"rie-output-{self.proc.pid}", daemon=True
+        )
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def listening_ports(self) -> set[int]:
+        """TCP ports this very process listens on (empty where there is no /proc)."""
+        return _listening_ports(self.proc.pid)
+
+    def descendants(self) -> list[int]:
+        """Pids of every live descendant, from /proc (empty where there is no /proc)."""
+        return [pid for pid, _ in _descendants(self.proc.pid)]
+
+    def stop(self, grace_s: float = 3.0) -> None:
+        """Stop the process and everything it started; idempotent and safe from any thread."""
+        with self._stop_lock:
+            self._stop(grace_s)
+
+    def _stop(self, grace_s: float) -> None:
+        family = _descendants(self.proc.pid)
+        if self.proc.poll() is None:
+            _signal_group(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(grace_s)
+        for pid, started in family:
+            if _start_time(pid) == started:
+                _signal_group(pid, signal.SIGKILL)
+                _kill(pid)
+        self._reader.join(grace_s)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def _drain(self, stream: IO[bytes] | None) -> None:
+        if stream is None:
+            return
+        try:
+            for raw in iter(stream.readline, b""):
+                self.tail.add(raw.decode("utf-8", "replace").rstrip("\n").rstrip("\r"))
+        except (OSError, ValueError):  # the pipe was closed under us by stop()
+            return
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    return text[text.rfind(")") + 2 :].split()
+
+
+def _start_time(pid: int) -> str | None:
+    fields = _stat(pid)
+    if fields is None or fields[0] == "Z":
+        return None
+    return fields[19]
+
+
+def _listening_ports(pid: int) -> set[int]:
+    try:
+        links = [os.readlink(fd) for fd in (_PROC / str(pid) / "fd").iterdir()]
+    except OSError:  # gone, or not ours to inspect
+        return set()
+    inodes = {link[8:-1] for link in links if link.startswith("socket:[")}
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            rows = (_PROC / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _descendants(root: int) -> list[tuple[int, str]]:
+    if not _PROC.is_dir():
+        return []
+    children: dict[int, list[int]] = {}
+    for entry in _PROC.iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[tuple[int, str]] = []
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        if (started := _start_time(pid)) is not None:
+            found.append((pid, started))
+        todo.extend(children.get(pid, []))
+    return found
