@@ -1,0 +1,55 @@
+"""ONNX sources: read the protobuf only, refuse unsafe external data, hand the file on as is.
+
+The full check (onnx.checker with strict shape inference, then an onnxruntime session) happens
+in the checking subprocess like for every other source; here we only make sure the file is an
+ONNX model at all and that its external data stays inside its folder, before anything reads it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from deployer.model import _onnxutil
+from deployer.model.errors import ModelError, UnsafeModelError
+from deployer.model.safety import check_external_data, external_locations
+from deployer.model.source import Converted, SourceOptions
+
+__all__ = ["load_onnx_file", "from_proto"]
+
+
+def read_proto(path: Path) -> Any:
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path} is not a readable ONNX model (truncated or another format?): {exc}") from exc
+    if not model.HasField("graph") or not model.graph.output:
+        raise ModelError(f"{path} is not a complete ONNX model: it has no graph outputs (a truncated or empty "
+                         "file?); export it again")
+    return model
+
+
+def load_onnx_file(path: Path, opts: SourceOptions) -> Converted:
+    if not path.is_file():
+        raise ModelError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ModelError(f"{path} is empty; export the model again")
+    model = read_proto(path)
+    check_external_data(model, path)
+    producer = f"{model.producer_name} {model.producer_version}".strip() or "unknown"
+    return Converted("onnx", path, producer, None, "the ONNX file with onnxruntime's default session options",
+                     str(path))
+
+
+def from_proto(model: Any, opts: SourceOptions) -> Converted:
+    """An in-memory onnx.ModelProto: it must carry its weights (no external data without a folder)."""
+    if external_locations(model):
+        raise UnsafeModelError("the in-memory ONNX model refers to external data, which has no folder to be "
+                               "checked against; pass the .onnx file's path instead")
+    path = _onnxutil.save(model, opts.workdir / "candidate.onnx")
+    producer = f"{model.producer_name} {model.producer_version}".strip() or "unknown"
+    return Converted("onnx", path, producer, None, "the ONNX model with onnxruntime's default session options",
+                     "in-memory onnx.ModelProto")

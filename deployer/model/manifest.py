@@ -1,0 +1,148 @@
+"""The manifest as the converter writes it: built here, checked twice before it is saved.
+
+`functions/manifest.py` is the one definition of the shape (stdlib only, read by the runtime at
+cold start). This module mirrors it as a pydantic model that is stricter on the parts the
+runtime treats as opaque (parity, baseline, sample, source, optimization), so that what
+`deployer convert` writes is complete; `manifest_json_schema()` is that model as JSON Schema.
+Every manifest passes both `functions.manifest.validate_manifest` and `ConvertedManifest`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from functions.manifest import DATATYPES, SCHEMA_VERSION, ManifestError, validate_manifest
+from deployer.model.errors import ModelError
+
+__all__ = ["ConvertedManifest", "check_manifest", "manifest_json_schema"]
+
+Datatype = Literal["BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64",
+                   "FP16", "FP32", "FP64", "BYTES"]
+assert set(Datatype.__args__) == DATATYPES  # type: ignore[attr-defined]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tensor(_Strict):
+    name: str
+    datatype: Datatype
+    shape: list[int | str]
+
+
+class ExternalFile(_Strict):
+    file: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size_bytes: int = Field(ge=0)
+
+
+class ModelFile(_Strict):
+    file: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size_bytes: int = Field(ge=0)
+    opset: int | None
+    opsets: dict[str, int]
+    ir_version: int
+    producer: str
+    external_data: list[ExternalFile] = []
+
+
+class Runtime(_Strict):
+    onnxruntime: str
+    optimized: Literal["basic", "extended", "all"] | None
+
+
+class Parity(_Strict):
+    passed: bool
+    rows: int = Field(ge=1)
+    inputs: Literal["sample", "generated"]
+    reference: str
+    final_stage: str
+    label_agreement: float | None
+    argmax_agreement: dict[str, float]
+    max_abs_error: dict[str, float]
+    max_rel_error: dict[str, float]
+    tolerance: dict[str, dict[str, float]]
+    stages: dict[str, dict[str, Any]]
+
+
+class Stats(_Strict):
+    per: Literal["feature", "channel", "tensor"]
+    rows: int
+    source: Literal["sample", "generated"]
+    mean: list[float]
+    std: list[float]
+    min: list[float]
+    max: list[float]
+
+
+class Sample(_Strict):
+    rows: int = Field(ge=1)
+    inputs: dict[str, list[Any]]
+    outputs: dict[str, list[Any]]
+
+
+class Source(_Strict):
+    framework: Literal["onnx", "sklearn", "torch", "keras", "tflite"]
+    file: str | None
+    converter: str
+    reference: str
+
+
+class Measure(_Strict):
+    size_bytes: int
+    session_ms: float
+
+
+class Quantization(_Strict):
+    mode: Literal["dynamic-int8"]
+    size_bytes_before: int
+    size_bytes_after: int
+    run_ms_before: float
+    run_ms_after: float
+
+
+class Optimization(_Strict):
+    level: Literal["basic", "extended", "all"]
+    original: Measure
+    optimized: Measure
+    quantization: Quantization | None
+
+
+class ConvertedManifest(_Strict):
+    schema_version: Literal[1]
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    version: str = Field(pattern=r"^[0-9a-f]{12}$")
+    model: ModelFile
+    runtime: Runtime
+    inputs: list[Tensor] = Field(min_length=1)
+    outputs: list[Tensor] = Field(min_length=1)
+    labels: list[Any] | None
+    parity: Parity
+    baseline: dict[str, Stats]
+    sample: Sample | None
+    source: Source
+    optimization: Optimization
+    notes: list[str]
+
+
+assert SCHEMA_VERSION == 1, "ConvertedManifest mirrors schema_version 1 of functions/manifest.py"
+
+
+def check_manifest(data: dict[str, Any], where: str) -> None:
+    """Both checks: the runtime's own and the converter's stricter one; ModelError on failure."""
+    try:
+        validate_manifest(data, where)
+    except ManifestError as exc:
+        raise ModelError(f"the manifest built for {where} is not valid for the runtime: {exc}") from exc
+    try:
+        ConvertedManifest.model_validate(data)
+    except ValidationError as exc:
+        raise ModelError(f"the manifest built for {where} is incomplete: {exc}") from exc
+
+
+def manifest_json_schema() -> dict[str, Any]:
+    return ConvertedManifest.model_json_schema()

@@ -1,0 +1,228 @@
+"""Inputs for the parity check: the user's sample or rows generated from the signature.
+
+A sample arrives as a file (`.npy`, `.npz`, `.json`, `.csv`) or, from Python, as an array, a
+tuple/list of arrays, or a dict name → array. It is first kept raw (ordered, names optional),
+because some converters need it before a signature exists (torch traces with it), then fitted
+to the ONNX signature: matched by name or else by position, cast to the declared dtype when
+that loses nothing, and checked against the fixed dimensions.
+
+Also here: the baseline statistics of the inputs (for drift detection) and the small sample
+with expected outputs that the manifest carries for the smoke test after deploy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deployer.errors import ConfigError
+from deployer.model.signature import TensorSpec
+
+__all__ = [
+    "RawSample", "read_sample", "fit_sample", "generate", "baseline", "sample_rows", "manifest_sample",
+    "GENERATED_ROWS", "DYNAMIC_DIM",
+]
+
+RawSample = dict[str, np.ndarray]  # keys: input names, or "#0", "#1", ... when unnamed
+GENERATED_ROWS = 64
+DYNAMIC_DIM = 8  # size given to a symbolic non-batch dimension when generating rows
+MAX_FEATURES = 256  # per-feature baseline up to this many values per row, then per channel
+MAX_SAMPLE_VALUES = 4096  # values (all inputs together) the manifest's sample may carry
+
+
+def read_sample(sample: Any) -> RawSample:
+    """A sample from a path, an array, a sequence of arrays or a mapping of name → array."""
+    if isinstance(sample, (str, Path)):
+        return _read_file(Path(sample))
+    if isinstance(sample, Mapping):
+        return {str(k): _array(v, f"sample[{k!r}]") for k, v in sample.items()}
+    if isinstance(sample, (tuple, list)) and sample and all(_is_arraylike(v) for v in sample):
+        return {f"#{i}": _array(v, f"sample[{i}]") for i, v in enumerate(sample)}
+    return {"#0": _array(sample, "sample")}
+
+
+def _is_arraylike(value: Any) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def _array(value: Any, where: str) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    elif hasattr(value, "numpy") and not isinstance(value, np.ndarray):  # a tf tensor
+        value = value.numpy()
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: not an array ({exc})") from exc
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.str_)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{where}: ragged or mixed values; give a rectangular array") from exc
+    return arr
+
+
+def _read_file(path: Path) -> RawSample:
+    if not path.is_file():
+        raise ConfigError(f"--sample {path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return {"#0": np.load(path, allow_pickle=False)}
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        if suffix == ".json":
+            return _from_json(json.loads(path.read_text(encoding="utf-8")), path)
+        if suffix in (".csv", ".txt"):
+            return {"#0": _read_csv(path)}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--sample {path}: cannot read it ({exc})") from exc
+    raise ConfigError(f"--sample {path}: unknown format {suffix!r}; use .npy, .npz, .json or .csv")
+
+
+def _from_json(data: Any, path: Path) -> RawSample:
+    if isinstance(data, dict) and isinstance(data.get("inputs"), list):  # KServe v2 request body
+        out = {}
+        for item in data["inputs"]:
+            arr = np.asarray(item["data"])
+            out[str(item["name"])] = arr.reshape(item["shape"]) if "shape" in item else arr
+        return out
+    if isinstance(data, dict) and "instances" in data:  # TF Serving row format
+        data = data["instances"]
+    if isinstance(data, dict):
+        return {str(k): _array(v, f"{path}[{k!r}]") for k, v in data.items()}
+    if isinstance(data, list):
+        return {"#0": _array(data, str(path))}
+    raise ConfigError(f"--sample {path}: expected a JSON list of rows or an object name → rows")
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not lines:
+        raise ValueError("the file is empty")
+    try:
+        [float(v) for v in lines[0].split(",")]
+        start = 0
+    except ValueError:
+        start = 1  # a header row
+    return np.loadtxt(lines[start:], delimiter=",", ndmin=2)
+
+
+def fit_sample(raw: RawSample, inputs: Sequence[TensorSpec], where: str = "--sample") -> dict[str, np.ndarray]:
+    """Match the raw sample to the model inputs and cast it; refuse what does not fit."""
+    names = [spec.name for spec in inputs]
+    if set(raw) == set(names):
+        pairs = [(spec, raw[spec.name]) for spec in inputs]
+    elif len(raw) == len(inputs) and all(k.startswith("#") for k in raw) or (len(raw) == len(inputs) == 1):
+        pairs = list(zip(inputs, raw.values()))
+    else:
+        raise ConfigError(f"{where}: has arrays {sorted(raw)}, but the model's inputs are {names}; "
+                          "name the arrays after the inputs (an .npz or a JSON object)")
+    fitted: dict[str, np.ndarray] = {}
+    for spec, arr in pairs:
+        fitted[spec.name] = _fit_one(spec, arr, where)
+    rows = {len(a) for a in fitted.values()}
+    if len(rows) > 1:
+        raise ConfigError(f"{where}: inputs have different numbers of rows ({sorted(rows)})")
+    return fitted
+
+
+def _fit_one(spec: TensorSpec, arr: np.ndarray, where: str) -> np.ndarray:
+    rank = len(spec.shape)
+    if rank and arr.ndim == rank - 1:
+        arr = arr[None, ...]  # one row given without the batch dimension
+    if rank and arr.ndim != rank:
+        raise ConfigError(f"{where}: input {spec.describe()} needs {rank} dimensions, the sample has "
+                          f"shape {list(arr.shape)}")
+    for axis, (want, got) in enumerate(zip(spec.shape, arr.shape)):
+        if axis > 0 and isinstance(want, int) and want >= 0 and want != got:
+            raise ConfigError(f"{where}: input {spec.describe()} needs size {want} on axis {axis}, "
+                              f"the sample has shape {list(arr.shape)}")
+    target = spec.dtype
+    if spec.datatype == "BYTES":
+        return arr.astype(np.str_)
+    if arr.dtype.kind in "fc" and target.kind in "iub":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ConfigError(f"{where}: input {spec.describe()} takes integers, the sample has fractions")
+    if arr.dtype.kind not in "biuf":
+        raise ConfigError(f"{where}: input {spec.describe()} takes numbers, the sample has {arr.dtype}")
+    return np.ascontiguousarray(arr.astype(target, copy=False))
+
+
+def generate(inputs: Sequence[TensorSpec], rows: int = GENERATED_ROWS, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random rows that fit the signature (≥ `rows`, a multiple of a fixed batch size)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, np.ndarray] = {}
+    for spec in inputs:
+        if spec.datatype == "BYTES":
+            raise ConfigError(f"input {spec.describe()} takes strings, which cannot be generated; "
+                              "pass a sample (--sample FILE)")
+        batch = spec.batch
+        n = rows if batch is None else batch * math.ceil(rows / max(batch, 1))
+        dims = [n] + [d if isinstance(d, int) and d >= 0 else DYNAMIC_DIM for d in spec.row_shape]
+        if not spec.shape:
+            dims = []
+        kind = spec.dtype.kind
+        if kind == "f":
+            arr = rng.standard_normal(dims).astype(spec.dtype)
+        elif kind == "b":
+            arr = rng.integers(0, 2, size=dims).astype(np.bool_)
+        else:
+            arr = rng.integers(0, 10, size=dims).astype(spec.dtype)
+        out[spec.name] = arr
+    return out
+
+
+def _stat(values: np.ndarray) -> list[float]:
+    return [float(f"{v:.7g}") for v in np.asarray(values, dtype=np.float64).ravel()]
+
+
+def baseline(inputs: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
+    """Per input: mean, std, min, max per feature (or per channel / whole tensor when wide)."""
+    out: dict[str, Any] = {}
+    for name, arr in inputs.items():
+        if arr.dtype.kind not in "biuf" or arr.ndim == 0 or len(arr) == 0:
+            continue
+        data = arr.astype(np.float64)
+        per_row = int(np.prod(arr.shape[1:], dtype=np.int64)) if arr.ndim > 1 else 1
+        if per_row <= MAX_FEATURES:
+            flat, axis = data.reshape(len(data), -1), "feature"
+        elif arr.ndim >= 3 and arr.shape[1] <= MAX_FEATURES:
+            flat, axis = np.moveaxis(data, 1, -1).reshape(-1, arr.shape[1]), "channel"
+        else:
+            flat, axis = data.reshape(-1, 1), "tensor"
+        out[name] = {
+            "per": axis, "rows": int(len(arr)), "source": source,
+            "mean": _stat(flat.mean(axis=0)), "std": _stat(flat.std(axis=0)),
+            "min": _stat(flat.min(axis=0)), "max": _stat(flat.max(axis=0)),
+        }
+    return out
+
+
+def sample_rows(inputs: Mapping[str, np.ndarray], batch: int | None) -> tuple[int, str | None]:
+    """How many leading rows the manifest's sample keeps (0, with the reason, when none fit)."""
+    rows = min(batch or 3, min((len(a) for a in inputs.values()), default=0))
+    per_row = sum(int(np.prod(a.shape[1:], dtype=np.int64)) for a in inputs.values())
+    while rows > (batch or 1) and rows * per_row > MAX_SAMPLE_VALUES:
+        rows -= 1
+    if rows * per_row > MAX_SAMPLE_VALUES:
+        return 0, (f"no sample rows in the manifest: {rows} row(s) hold {rows * per_row} input values "
+                   f"(the manifest keeps at most {MAX_SAMPLE_VALUES})")
+    return rows, None
+
+
+def manifest_sample(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The sample rows and the outputs the final model gives for exactly those rows (dynamic
+    quantization makes an output depend on the whole batch, so they are computed apart)."""
+    rows = len(next(iter(inputs.values())))
+    return {
+        "rows": rows,
+        "inputs": {k: v.tolist() for k, v in inputs.items()},
+        "outputs": {k: v.tolist() for k, v in outputs.items()},
+    }
