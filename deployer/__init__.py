@@ -9,4 +9,13 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+source"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "convert"]
+
+
+def __getattr__(name: str) -> object:
+    # `deployer.convert` without paying for onnx and the converters on `import deployer`.
+    if name == "convert":
+        from deployer.model import convert
+
+        return convert
+    raise AttributeError(f"module 'deployer' has no attribute {name!r}")

@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from deployer import __version__
 from deployer.errors import ConfigError, DeployerError
@@ -84,7 +85,7 @@ def _read_data(data: str | None) -> bytes | None:
 def serve(
     model: Annotated[Path, typer.Argument(help="A .onnx file or a model folder (model.onnx + manifest.json).")],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 8080,
-    timeout: Annotated[float, typer.Option(help="Function timeout in seconds, as Lambda enforces it.")] = 30.0,
+    timeout: Annotated[int, typer.Option(help="Function timeout in whole seconds (1-900), as Lambda enforces it.")] = 30,
     memory: Annotated[int, typer.Option(help="Function memory in MB.")] = 1024,
     as_json: JsonOpt = False,
 ) -> None:
@@ -114,6 +115,7 @@ def invoke(
     ] = None,
     method: Annotated[str | None, typer.Option(help="HTTP method; default POST with --data, else GET.")] = None,
     content_type: Annotated[str, typer.Option(help="Content-Type of the body.")] = "application/json",
+    logs: Annotated[bool, typer.Option(help="Show the function's log and EMF metric lines on stderr.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Invoke MODEL once through the local runtime (emulator + API Gateway emulation) and print the answer."""
@@ -124,7 +126,7 @@ def invoke(
         route = path or routes.default_route(routes.model_name(model), body)
         verb = (method or ("POST" if body is not None else "GET")).upper()
         with err.status(f"starting the Lambda runtime for {model}…"):
-            with local.LocalEndpoint(model, port=0) as endpoint:
+            with local.LocalEndpoint(model, port=0, output=_log_line if logs else lambda line: None) as endpoint:
                 return route, verb, endpoint.request(verb, route, body, {"Content-Type": content_type})
 
     route, verb, response = _run(as_json, call)
@@ -137,12 +139,130 @@ def invoke(
     else:
         style = "green" if response.status < 400 else "red"
         err.print(f"[{style}]{response.status}[/] {verb} {route}", highlight=False)
-        if isinstance(payload, (dict, list)):
-            out.print_json(data=payload)
-        else:
-            out.print(payload, highlight=False)
+        _print_answer(payload)
     if response.status >= 400:
         raise typer.Exit(1)
+
+
+@app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="Model file: .onnx, .joblib/.pkl/.skops, .pt/.pt2, .keras/.h5, .tflite.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write model.onnx and manifest.json into.")],
+    framework: Annotated[str, typer.Option(help="auto|onnx|sklearn|torch|keras|tflite")] = "auto",
+    sample: Annotated[
+        Path | None, typer.Option(help="Sample inputs for the parity check (.npy, .npz, .json, .csv).")
+    ] = None,
+    quantize: Annotated[str | None, typer.Option(help="Also quantize: int8 (dynamic), re-checked for parity.")] = None,
+    atol: Annotated[float | None, typer.Option(help="Absolute tolerance of the parity check (default per dtype).")] = None,
+    rtol: Annotated[float | None, typer.Option(help="Relative tolerance of the parity check (default per dtype).")] = None,
+    trust_pickle: Annotated[
+        bool, typer.Option("--trust-pickle", help="Allow loading pickle/joblib files (they can run code).")
+    ] = False,
+    name: Annotated[str | None, typer.Option(help="Model name in routes (default: the --out folder's name).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Convert a model to a checked, optimized ONNX artifact (model.onnx + manifest.json)."""
+    from deployer.model import convert as run_convert
+
+    def call() -> Any:
+        with err.status("converting…") as status:
+            return run_convert(
+                source, out=out_dir, framework=framework, sample=sample, quantize=quantize, atol=atol,
+                rtol=rtol, trust_pickle=trust_pickle, name=name,
+                progress=lambda message: status.update(f"{message}…"),
+            )
+
+    result = _run(as_json, call)
+    summary = result.summary()
+    if as_json:
+        _emit_json(summary)
+        return
+    parity, opt = summary["parity"], summary["optimization"]
+    table = Table(title=f"{summary['name']} {summary['version']} → {result.model_path}", title_justify="left")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_row("parity", f"{parity['rows']} {parity['inputs']} rows, max abs error {parity['max_abs_error']:.3g}, "
+                  f"max rel error {parity['max_rel_error']:.3g}")
+    if parity.get("label_agreement") is not None:
+        table.add_row("label agreement", f"{parity['label_agreement']:.1%}")
+    table.add_row("session creation", f"{opt['original']['session_ms']:.1f} ms → {opt['optimized']['session_ms']:.1f} ms")
+    table.add_row("size", f"{opt['original']['size_bytes']:,} → {opt['optimized']['size_bytes']:,} bytes")
+    out.print(table)
+    for note in summary["notes"]:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+@app.command()
+def template(
+    model_dir: Annotated[Path, typer.Argument(help="The model folder (model.onnx + manifest.json).")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the SAM template.")] = Path("template.yaml"),
+    project: Annotated[Path, typer.Option(help="Folder holding deployer.toml or pyproject.toml.")] = Path("."),
+    stack_name: Annotated[str | None, typer.Option(help="CloudFormation stack name.")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region.")] = None,
+    memory: Annotated[int | None, typer.Option(help="Function memory in MB.")] = None,
+    timeout: Annotated[int | None, typer.Option(help="Function timeout in seconds.")] = None,
+    arch: Annotated[str | None, typer.Option(help="x86_64 or arm64.")] = None,
+    auth: Annotated[str | None, typer.Option(help="iam (default), api_key or none.")] = None,
+    allow_unauthenticated: Annotated[
+        bool | None, typer.Option("--allow-unauthenticated", help="Required with --auth none.")
+    ] = None,
+    check: Annotated[bool, typer.Option(help="Translate with aws-sam-translator and lint with cfn-lint.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the SAM template of a model: function, API, auth, canary deploy, alarms, dashboard."""
+    from deployer.config import load_config
+    from deployer.template import write_template
+
+    overrides = {
+        "stack_name": stack_name, "region": region, "memory_mb": memory, "timeout_s": timeout,
+        "architecture": arch, "api.auth": auth, "api.allow_unauthenticated": allow_unauthenticated,
+    }
+
+    def call() -> Any:
+        config = load_config(project, overrides)
+        with err.status("generating, translating and linting the template…"):
+            return write_template(model_dir, out_file, config, check=check)
+
+    report = _run(as_json, call)
+    summary = report.summary()
+    if as_json:
+        _emit_json(summary)
+    else:
+        for warning in summary["warnings"]:
+            err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        table = Table(title=f"{summary['template']} ({summary['stack_name']}, {summary['region']})", title_justify="left")
+        table.add_column("resource type")
+        table.add_column("count", justify="right")
+        for kind, count in summary["translated_types"].items():
+            table.add_row(kind, str(count))
+        out.print(table)
+        for finding in summary["findings"]:
+            err.print(finding, highlight=False, markup=False)
+        state = "[green]ok[/]" if summary["ok"] else f"[red]{summary['errors']} error(s)[/]"
+        err.print(f"{state}: {summary['resources']} resources, {summary['translated_resources']} after translation")
+    if not summary["ok"]:
+        raise typer.Exit(1)
+
+
+def _log_line(line: str) -> None:
+    err.print(line.rstrip(), style="dim", highlight=False, markup=False, soft_wrap=True)
+
+
+def _print_answer(payload: Any) -> None:
+    """A v2 inference answer as a table of outputs; anything else as JSON."""
+    outputs = payload.get("outputs") if isinstance(payload, dict) else None
+    if isinstance(outputs, list) and all(isinstance(o, dict) and "data" in o for o in outputs):
+        table = Table(title=f"{payload.get('model_name')} {payload.get('model_version')}", title_justify="left")
+        for column in ("output", "datatype", "shape", "data"):
+            table.add_column(column)
+        for o in outputs:
+            data = json.dumps(o["data"])
+            table.add_row(o["name"], o["datatype"], str(o["shape"]), data if len(data) <= 120 else data[:117] + "...")
+        out.print(table)
+    elif isinstance(payload, (dict, list)):
+        out.print_json(data=payload)
+    else:
+        out.print(payload, highlight=False, markup=False)
 
 
 def main() -> None:
