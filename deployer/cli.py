@@ -178,16 +178,28 @@ def convert(
         _emit_json(summary)
         return
     parity, opt = summary["parity"], summary["optimization"]
-    table = Table(title=f"{summary['name']} {summary['version']} → {result.model_path}", title_justify="left")
-    table.add_column("check")
-    table.add_column("result")
-    table.add_row("parity", f"{parity['rows']} {parity['inputs']} rows, max abs error {parity['max_abs_error']:.3g}, "
-                  f"max rel error {parity['max_rel_error']:.3g}")
-    if parity.get("label_agreement") is not None:
-        table.add_row("label agreement", f"{parity['label_agreement']:.1%}")
-    table.add_row("session creation", f"{opt['original']['session_ms']:.1f} ms → {opt['optimized']['session_ms']:.1f} ms")
-    table.add_row("size", f"{opt['original']['size_bytes']:,} → {opt['optimized']['size_bytes']:,} bytes")
+    table = Table(
+        title=f"{summary['name']} {summary['version']} → {result.model_path}  "
+        f"(parity on {parity['rows']} {parity['inputs']} rows, {parity['final_stage']} model)",
+        title_justify="left",
+    )
+    for column in ("output", "max abs error", "max rel error", "tolerance (atol, rtol)", "argmax agreement"):
+        table.add_column(column)
+    agreement = parity.get("argmax_agreement") or {}
+    for name, abs_error in parity["max_abs_error"].items():
+        tol = parity["tolerance"].get(name, {})
+        table.add_row(
+            name, f"{abs_error:.3g}", f"{parity['max_rel_error'].get(name, 0):.3g}",
+            f"{tol.get('atol', 0):.3g}, {tol.get('rtol', 0):.3g}",
+            f"{agreement[name]:.1%}" if name in agreement else "-",
+        )
     out.print(table)
+    if parity.get("label_agreement") is not None:
+        out.print(f"label agreement: {parity['label_agreement']:.1%}")
+    out.print(
+        f"session creation {opt['original']['session_ms']:.1f} ms → {opt['optimized']['session_ms']:.1f} ms "
+        f"({opt['level']} optimization); size {opt['original']['size_bytes']:,} → {opt['optimized']['size_bytes']:,} bytes"
+    )
     for note in summary["notes"]:
         err.print(f"[yellow]note:[/] {note}", highlight=False)
 

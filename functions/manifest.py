@@ -12,15 +12,26 @@ Shape (schema_version 1)::
       "name": "iris",                       # model name used in routes
       "version": "3f2a9c1d0b7e",            # content hash of model.onnx (sha256 prefix)
       "model": {"file": "model.onnx", "sha256": "...", "size_bytes": 1234,
-                "opset": 17, "ir_version": 8, "producer": "skl2onnx 1.20.0"},
+                "opset": 17, "opsets": {"ai.onnx.ml": 1, ...}, "ir_version": 8,
+                "producer": "skl2onnx 1.20.0",
+                "external_data": [{"file": "model.onnx.data", "sha256": "...", "size_bytes": 1}]},
       "runtime": {"onnxruntime": "1.32.0",
                   "optimized": "extended" | null},   # offline graph optimization level baked in
       "inputs":  [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}],   # -1 / str = dynamic
       "outputs": [{"name": "label", "datatype": "INT64", "shape": [-1]}],
       "labels": ["setosa", ...] | null,
-      "parity": {...} | null,               # converter's report, opaque to the runtime
-      "baseline": {"x": {"mean": [...], "std": [...], "min": [...], "max": [...]}} | null,
-      "sample": {"inputs": {"x": [[...]]}, "outputs": {"label": [...]}} | null
+      "source": {"framework": "sklearn", "file": "model.joblib" | null, "converter": "skl2onnx 1.20.0",
+                 "reference": "scikit-learn 1.9.1 Pipeline.predict"},
+      "parity": {"passed", "rows", "inputs": "sample" | "generated", "reference", "final_stage",
+                 "label_agreement", "argmax_agreement", "max_abs_error", "max_rel_error",
+                 "tolerance", "stages"} | null,        # converter's report, opaque to the runtime
+      "optimization": {"level": "extended", "original": {"size_bytes", "session_ms"},
+                       "optimized": {...}, "quantization": {...} | null} | null,
+      "baseline": {"x": {"per": "feature" | "channel" | "tensor", "rows", "source",
+                         "mean": [...], "std": [...], "min": [...], "max": [...]}} | null,
+      "sample": {"rows": 3, "inputs": {"x": [[...]]}, "outputs": {"label": [...]}} | null,
+                                            # null when one row holds more than 4096 values
+      "notes": ["..."]
     }
 """
 
@@ -69,9 +80,12 @@ class Manifest(TypedDict, total=False):
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     labels: list[Any] | None
+    source: dict[str, Any]
     parity: dict[str, Any] | None
+    optimization: dict[str, Any] | None
     baseline: dict[str, Any] | None
     sample: dict[str, Any] | None
+    notes: list[str]
 
 
 class ManifestError(ValueError):
@@ -109,7 +123,21 @@ def validate_manifest(data: Any, where: str = MANIFEST_FILE) -> Manifest:
     for key in ("sha256", "file"):
         if not isinstance(model.get(key), str):
             raise ManifestError(f"{where}: model.{key} must be a string")
+    files = [model["file"]]
+    extra = model.get("external_data") or []
+    if not isinstance(extra, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("file"), str) and isinstance(e.get("sha256"), str) for e in extra
+    ):
+        raise ManifestError(f"{where}: model.external_data must be a list of {{file, sha256, size_bytes}}")
+    files += [e["file"] for e in extra]
+    for name in files:
+        if not _plain_name(name):
+            raise ManifestError(f"{where}: {name!r} must be a plain file name inside the model folder")
     return data  # type: ignore[return-value]
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
 
 
 def _check_spec(spec: Any, where: str) -> None:

@@ -120,10 +120,12 @@ def load_model(path: str | None = None, threads: int | None = None) -> Model:
     except ValueError as exc:
         raise ModelLoadError(str(exc)) from exc
 
-    digest: list[str] = []
+    # (file, expected sha256) of model.onnx and its external data, hashed beside session creation
+    expected = _expected_digests(manifest, folder) if manifest is not None and folder else []
+    digests: dict[str, str] = {}
     checker = None
-    if manifest is not None:
-        checker = threading.Thread(target=lambda: digest.append(sha256_file(model_file)), daemon=True)
+    if expected:
+        checker = threading.Thread(target=_hash_all, args=(expected, digests), daemon=True)
         checker.start()
 
     threads = threads or int(os.environ.get("MODEL_THREADS") or 0) or available_cpus()
@@ -138,15 +140,15 @@ def load_model(path: str | None = None, threads: int | None = None) -> Model:
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
         raise ModelLoadError(f"onnxruntime could not load {model_file}: {_first_line(exc)}") from exc
 
-    if checker is not None and manifest is not None:
+    if checker is not None:
         checker.join()
-        expected = manifest["model"]["sha256"]
-        if digest != [expected]:
-            got = digest[0] if digest else "unreadable"
-            raise ModelLoadError(
-                f"{model_file} does not match {os.path.join(folder or '', MANIFEST_FILE)}: "
-                f"sha256 {got[:12]}… expected {expected[:12]}…; rebuild the artifact"
-            )
+        for path, want in expected:
+            got = digests.get(path, "unreadable")
+            if got != want:
+                raise ModelLoadError(
+                    f"{path} does not match {os.path.join(folder or '', MANIFEST_FILE)}: "
+                    f"sha256 {got[:12]}… expected {want[:12]}…; rebuild the artifact"
+                )
 
     name = manifest["name"] if manifest else os.path.splitext(os.path.basename(model_file))[0]
     version = manifest["version"] if manifest else "1"
@@ -160,6 +162,20 @@ def load_model(path: str | None = None, threads: int | None = None) -> Model:
         load_ms=(time.perf_counter() - started) * 1000.0,
         threads=threads,
     )
+
+
+def _expected_digests(manifest: Manifest, folder: str) -> list[tuple[str, str]]:
+    entries = [{"file": MODEL_FILE, "sha256": manifest["model"]["sha256"]}]
+    entries += manifest["model"].get("external_data") or []
+    return [(os.path.join(folder, e["file"]), e["sha256"]) for e in entries]
+
+
+def _hash_all(expected: list[tuple[str, str]], out: dict[str, str]) -> None:
+    for path, _ in expected:
+        try:
+            out[path] = sha256_file(path)
+        except OSError:
+            pass  # reported as "unreadable" by the caller
 
 
 def _info(arg: Any) -> TensorInfo:

@@ -95,3 +95,36 @@ def test_threads_follow_the_cpus_this_process_may_use(tmp_path: Path) -> None:
         assert load_model(str(two_input_model(tmp_path / "m.onnx"))).threads == 1
     finally:
         os.sched_setaffinity(0, before)
+
+
+def test_external_data_is_hash_checked(tmp_path: Path) -> None:
+    import onnx
+
+    from functions.manifest import sha256_file
+    from tests.models import write_manifest
+    from tests.unit.model.builders import onnx_linear
+
+    folder = tmp_path / "ext"
+    folder.mkdir()
+    model = onnx.load(str(onnx_linear(tmp_path / "lin.onnx", features=64, outputs=64)))
+    onnx.save(model, str(folder / "model.onnx"), save_as_external_data=True, location="model.onnx.data", size_threshold=0)
+    data = folder / "model.onnx.data"
+    entry = {"file": "model.onnx.data", "sha256": sha256_file(str(data)), "size_bytes": data.stat().st_size}
+    write_manifest(folder, "ext", [{"name": "x", "datatype": "FP32", "shape": ["N", 64]}],
+                   [{"name": "y", "datatype": "FP32", "shape": ["N", 64]}])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["model"]["external_data"] = [entry]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert load_model(str(folder)).name == "ext"
+    data.write_bytes(data.read_bytes()[:-4] + b"\0\0\0\1")
+    with pytest.raises(ModelLoadError, match="model.onnx.data does not match"):
+        load_model(str(folder))
+
+
+def test_manifest_file_names_must_stay_in_the_folder(tmp_path: Path) -> None:
+    folder = two_input_folder(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["model"]["external_data"] = [{"file": "../../etc/passwd", "sha256": "0" * 64, "size_bytes": 1}]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match="plain file name"):
+        load_model(str(folder))

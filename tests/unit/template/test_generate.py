@@ -54,7 +54,7 @@ def test_iris_function(iris: Case) -> None:
     assert iris.template["Parameters"]["ImageUri"] == {
         "Type": "String",
         "Description": "The function's container image (an ECR URI when deployed)",
-        "Default": "iris:453065607bb8",
+        "Default": f"iris:{iris_manifest()['version']}",
     }
 
 
@@ -213,7 +213,7 @@ def test_handler_series_uses_the_manifest_name_and_the_configured_service() -> N
         dims = {d["Name"]: d["Value"] for d in metric["MetricStat"]["Metric"]["Dimensions"]}
         assert (dims["model"], dims["service"]) == ("iris", "flowers")
     body = resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    assert '"model","iris","version","453065607bb8","service","flowers"' in body
+    assert f'"model","iris","version","{iris_manifest()["version"]}","service","flowers"' in body
 
 
 def test_names_cannot_inject_into_the_dashboards_fn_sub() -> None:
