@@ -1,7 +1,8 @@
 """The child process of the cold-start benchmark: one fresh interpreter, one first prediction.
 
-Run as ``python -P bench/coldchild.py MODE WORKDIR`` with ``PYTHONPATH`` = the repo root and
-``MODEL_PATH`` = the model folder. Only the standard library is imported before MODE's own
+Run as ``python -S -P bench/coldchild.py MODE WORKDIR`` with ``PYTHONPATH`` = the repo root and
+the environment's site-packages (no ``site``: the dev venv's editable-install hook costs ~30 ms
+per process and a Lambda image has none) and ``MODEL_PATH`` = the model folder. Only the standard library is imported before MODE's own
 imports, so each mode pays for exactly what it needs. Prints one line
 ``BENCH_RESULT {json}`` as soon as the first prediction is done; the parent times spawn → line.
 
@@ -11,6 +12,9 @@ MODE:
   handler  import functions.app, call handler(event, context) once
   stub     the same with bench.stub_app (when the real handler does not exist)
   naive    the same with bench.naive_app
+  handler-nosha  the handler with functions.model.sha256_file made instant (diagnostic)
+  ladder   import the steps of argv[3] (';' between steps, ',' between modules) in order,
+           timing each step; reports the per-step milliseconds
 """
 
 import time
@@ -38,7 +42,20 @@ def _report(**fields):
 
 def main() -> None:
     mode, work = sys.argv[1], sys.argv[2]
-    folder = os.environ["MODEL_PATH"]
+    folder = os.environ.get("MODEL_PATH", "")
+    if mode == "ladder":  # import the steps in order; time each step in this process
+        import importlib
+        steps = []
+        t_prev = time.perf_counter()
+        steps.append(("interpreter", (t_prev - T0) * 1e3))
+        for step in filter(None, sys.argv[3].split(";")):
+            for name in filter(None, step.split(",")):
+                importlib.import_module(name)
+            t = time.perf_counter()
+            steps.append((step, (t - t_prev) * 1e3))
+            t_prev = t
+        _report(status=200, steps=steps, import_ms=(t_prev - T0) * 1e3, init_ms=0.0, first_ms=0.0)
+        return
     if mode == "floor":
         import onnxruntime as ort
         import numpy as np
@@ -59,6 +76,16 @@ def main() -> None:
         _report(status=200, import_ms=(t1 - T0) * 1e3, init_ms=(t2 - t1) * 1e3,
                 first_ms=(t3 - t2) * 1e3, out_len=int(out[0].size))
         return
+    if mode == "handler-nosha":
+        # Diagnostic: the handler with its model-file sha256 check made instant (the manifest's
+        # digest is returned), to price that check in a cold start. Source untouched.
+        import functions.model as fm
+        if not hasattr(fm, "sha256_file"):
+            raise SystemExit("functions.model.sha256_file not found: diagnostic not applicable")
+        with open(os.path.join(folder, "manifest.json"), "rb") as fh:
+            expected = json.loads(fh.read())["model"]["sha256"]
+        fm.sha256_file = lambda path, *a, **k: expected
+        mode = "handler"
     module = {"handler": "functions.app", "stub": "bench.stub_app", "naive": "bench.naive_app"}[mode]
     with open(os.path.join(work, "event.json"), "rb") as fh:
         event = json.loads(fh.read())

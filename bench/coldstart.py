@@ -6,9 +6,13 @@ each round, the order rotating every round, so drift hits all alike. One unmeasu
 run per mode first (byte-code caches, page cache): these are warm-file-cache cold starts, as
 on a Lambda worker that already has the image.
 
+Children run with ``python -S``: the dev venv's editable-install ``.pth`` hook costs ~30 ms
+per process, which a Lambda image does not have and which would pad both columns alike.
+
 Columns: ``floor`` (python + import onnxruntime + session with runtime optimizations off on
 the offline-optimized file + one run), ``handler`` (functions.app, or the stub), ``naive``
-(bench/naive_app.py, orientation only).
+(bench/naive_app.py, orientation only), and ``handler-nosha`` (diagnostic: the handler with its
+model-file sha256 check made instant, to price that check).
 """
 
 from __future__ import annotations
@@ -22,16 +26,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_coldstart"]
+__all__ = ["run_coldstart", "run_import_ladder", "handler_imports", "child_path"]
 
 CHILD = Path(__file__).resolve().parent / "coldchild.py"
 
 
-def _spawn(mode: str, work: Path, env: dict[str, str], cwd: Path) -> dict[str, Any]:
+def _spawn(mode: str, work: Path, env: dict[str, str], cwd: Path,
+           extra: tuple[str, ...] = ()) -> dict[str, Any]:
     wall0 = time.time()
     t0 = time.perf_counter_ns()
-    proc = subprocess.Popen([sys.executable, "-P", str(CHILD), mode, str(work)], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-S", "-P", str(CHILD), mode, str(work), *extra],
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     result: dict[str, Any] | None = None
     noise = 0
@@ -50,14 +55,98 @@ def _spawn(mode: str, work: Path, env: dict[str, str], cwd: Path) -> dict[str, A
     return result
 
 
+# The first request's body form. The ResNet's is binary: a 3 MB JSON body would charge ~20 ms
+# of decoding (priced in sections 1 and 4) to the handler that the floor, fed raw bytes, never
+# pays; the MLP's JSON body costs ~0.05 ms to decode.
+COLD_EVENT = {"mlp": "v2-json", "resnet18": "v2-binary"}
+
+
+def child_path() -> str:
+    """PYTHONPATH of a child run without `site`: the repo root, then site-packages."""
+    import sysconfig
+
+    from bench.target import REPO_ROOT
+
+    paths = [str(REPO_ROOT)]
+    for key in ("purelib", "platlib"):
+        p = sysconfig.get_paths()[key]
+        if p not in paths:
+            paths.append(p)
+    return os.pathsep.join(paths)
+
+
+def handler_imports() -> list[str]:
+    """The `functions.*` modules functions/app.py imports (read from its source, not imported)."""
+    import ast
+
+    from bench.target import REPO_ROOT
+
+    src = REPO_ROOT / "functions" / "app.py"
+    if not src.exists():
+        return []
+    mods: list[str] = []
+    for node in ast.walk(ast.parse(src.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "functions":
+                mods += [f"functions.{a.name}" for a in node.names]
+            elif node.module.startswith("functions."):
+                mods.append(node.module)
+        elif isinstance(node, ast.Import):
+            mods += [a.name for a in node.names if a.name.startswith("functions.")]
+    return list(dict.fromkeys(mods))
+
+
+def run_import_ladder(runs: int, log=print) -> dict[str, Any]:
+    """Fresh-process cost of each of the handler's dependencies, in import order.
+
+    One child imports the steps one after another and times each; a step's cost is therefore
+    what it adds given the steps before it (numpy comes with onnxruntime, and so on). The
+    median over `runs` fresh processes is reported per step.
+    """
+    from bench.target import REPO_ROOT
+
+    own = handler_imports()
+    steps: list[tuple[str, str]] = [
+        ("onnxruntime (with numpy)", "onnxruntime"),
+        ("orjson", "orjson"),
+        ("aws_lambda_powertools.logging (Logger)", "aws_lambda_powertools.logging"),
+        ("aws_lambda_powertools.metrics (Metrics)", "aws_lambda_powertools.metrics"),
+    ]
+    if own:
+        steps.append(("the handler's own modules (" + ", ".join(m.split(".", 1)[1] for m in own)
+                      + "; not functions.app itself, which loads the model)", ",".join(own)))
+    env = {**os.environ, "PYTHONPATH": child_path()}
+    env.pop("MODEL_PATH", None)
+    spec = ";".join(mods for _, mods in steps)
+    log(f"  import ladder: {len(steps)} steps x {runs} fresh processes ...")
+    per_step: dict[str, list[float]] = {"interpreter": [], **{label: [] for label, _ in steps}}
+    totals: list[float] = []
+    error = ""
+    with tempfile.TemporaryDirectory(prefix="bench-imp-") as tmp:
+        for i in range(runs + 1):
+            r = _spawn("ladder", Path(tmp), env, REPO_ROOT, (spec,))
+            if "error" in r:
+                error = r["error"]
+                break
+            if i == 0:
+                continue  # warm-up
+            totals.append(r["spawn_to_result_ns"] / 1e6)
+            per_step["interpreter"].append(r["steps"][0][1])
+            for (label, _), (_, ms) in zip(steps, r["steps"][1:]):
+                per_step[label].append(ms)
+    return {"steps": list(per_step), "samples": per_step, "totals": totals, "error": error}
+
+
 def run_coldstart(model_dirs: dict[str, Path], runs: int, which: str, with_naive: bool = True,
-                  log=print) -> dict[str, Any]:
+                  with_nosha: bool = True, log=print) -> dict[str, Any]:
     import numpy as np
 
     from bench.events import make_event, sample_input
     from bench.target import REPO_ROOT
 
     modes = ["floor", "handler" if which == "real" else "stub"] + (["naive"] if with_naive else [])
+    if which == "real" and with_nosha:
+        modes.append("handler-nosha")
     out: dict[str, Any] = {}
     for model, folder in model_dirs.items():
         manifest = json.loads((folder / "manifest.json").read_text())
@@ -67,8 +156,9 @@ def run_coldstart(model_dirs: dict[str, Path], runs: int, which: str, with_naive
             work = Path(tmp)
             (work / "x.bin").write_bytes(np.ascontiguousarray(x, "<f4").tobytes())
             (work / "x.shape").write_text(json.dumps(list(shape)))
-            (work / "event.json").write_text(json.dumps(make_event("v2-json", manifest["name"], x)))
-            env = {**os.environ, "MODEL_PATH": str(folder), "PYTHONPATH": str(REPO_ROOT),
+            kind = COLD_EVENT.get(model, "v2-json")
+            (work / "event.json").write_text(json.dumps(make_event(kind, manifest["name"], x)))
+            env = {**os.environ, "MODEL_PATH": str(folder), "PYTHONPATH": child_path(),
                    "POWERTOOLS_METRICS_NAMESPACE": "bench", "AWS_REGION": "us-east-1",
                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_NAME": "bench-fn",
                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008"}
@@ -90,5 +180,5 @@ def run_coldstart(model_dirs: dict[str, Path], runs: int, which: str, with_naive
                     else:
                         samples[m].append(r)
             out[model] = {"modes": modes, "samples": samples, "errors": errors,
-                          "folder": str(folder), "event": "v2-json, batch 1"}
+                          "folder": str(folder), "event": f"{kind}, batch 1"}
     return out

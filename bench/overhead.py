@@ -31,8 +31,19 @@ __all__ = ["run_overhead"]
 
 # --------------------------------------------------------------------------- parent side
 
+# Steps of the real handler that can be cut out one at a time to price them (see _ablations).
+# Each is `label=ClassName.method`: the first reachable instance of that class gets a no-op.
+ABLATIONS = {
+    "real": "EMF line write (RequestMetrics.emit)=RequestMetrics.emit;"
+            "metrics step (Service._emit: values dict + EMF line)=Service._emit;"
+            "Powertools Logger.append_keys (per request)=Logger.append_keys",
+    "stub": "",
+}
+
+
 def run_overhead(model_dirs: dict[str, Path], kinds: dict[str, list[str]], pairs: dict[str, int],
-                 profile_calls: dict[str, int], which: str, log=print) -> dict[str, Any]:
+                 profile_calls: dict[str, int], which: str, ablate_pairs: dict[str, int] | None = None,
+                 log=print) -> dict[str, Any]:
     """Spawn one child per model; return {model: child result}."""
     from bench.target import REPO_ROOT
 
@@ -47,6 +58,10 @@ def run_overhead(model_dirs: dict[str, Path], kinds: dict[str, list[str]], pairs
             cmd = [sys.executable, "-m", "bench.overhead", "--handler", which, "--out", str(out),
                    "--kinds", ",".join(kinds[model]), "--pairs", str(pairs[model]),
                    "--profile-calls", str(profile_calls[model])]
+            if which == "real":
+                cmd.append("--lean")
+            if ablate_pairs and ablate_pairs.get(model) and ABLATIONS[which]:
+                cmd += ["--ablate", ABLATIONS[which], "--ablate-pairs", str(ablate_pairs[model])]
             log(f"  overhead {model}: {' '.join(kinds[model])}, {pairs[model]} pairs each ...")
             with open(stdout_path, "wb") as so:
                 proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdout=so,
@@ -66,10 +81,11 @@ def run_overhead(model_dirs: dict[str, Path], kinds: dict[str, list[str]], pairs
 
 # --------------------------------------------------------------------------- child side
 
-def _find_session(root: Any, max_depth: int = 4) -> Any:
-    """The first onnxruntime InferenceSession reachable from `root`'s attributes, or None."""
-    import onnxruntime as ort
+def _walk(root: Any, max_depth: int = 5):
+    """Objects reachable from `root` through attributes, containers and bound methods.
 
+    Modules outside the handler's own package are not entered. Breadth-first, each object once.
+    """
     seen: set[int] = set()
     frontier = [root]
     for _ in range(max_depth):
@@ -78,20 +94,20 @@ def _find_session(root: Any, max_depth: int = 4) -> Any:
             if id(obj) in seen:
                 continue
             seen.add(id(obj))
-            if isinstance(obj, ort.InferenceSession):
-                return obj
+            yield obj
+            children: list[Any] = []
             if isinstance(obj, dict):
                 children = list(obj.values())
             elif isinstance(obj, (list, tuple, set, frozenset)):
                 children = list(obj)
-            elif isinstance(obj, type(sys)):  # a module: only the handler package's own
+            elif isinstance(obj, type(sys)):
                 if obj is not root and not obj.__name__.startswith(("functions", "bench")):
                     continue
                 children = list(vars(obj).values())
+            elif hasattr(obj, "__self__") and not isinstance(obj, type(sys)):
+                children = [obj.__self__]  # bound method: the instance behind it
             elif hasattr(obj, "__dict__") and not isinstance(obj, type) and not callable(obj):
                 children = list(vars(obj).values())
-            else:
-                children = []
             if not isinstance(obj, type) and not callable(obj):
                 for klass in type(obj).__mro__:  # slotted objects (dataclass(slots=True) and co.)
                     slots = klass.__dict__.get("__slots__", ())
@@ -106,6 +122,15 @@ def _find_session(root: Any, max_depth: int = 4) -> Any:
                     pass
             nxt.extend(children)
         frontier = nxt
+
+
+def _find_session(root: Any) -> Any:
+    """The first onnxruntime InferenceSession reachable from `root`, or None."""
+    import onnxruntime as ort
+
+    for obj in _walk(root):
+        if isinstance(obj, ort.InferenceSession):
+            return obj
     return None
 
 
@@ -168,6 +193,12 @@ def _child(args: argparse.Namespace) -> None:
                           "optimizations off if the manifest says optimized; default threads")
     feeds = {"x": x}
     ref = sess.run(None, feeds)[0]
+    lean = None
+    if args.handler == "real" and args.lean:
+        import bench.stub_app as stub_app
+
+        stub_app.SESSION = sess  # same session: only the Python around session.run differs
+        lean = stub_app.handler
     opts = sess.get_session_options()
 
     result: dict[str, Any] = {
@@ -194,25 +225,39 @@ def _child(args: argparse.Namespace) -> None:
         entry["output_matches_bare"] = bool(
             got is not None and got.size == ref.size
             and np.allclose(got.reshape(ref.shape), ref, rtol=1e-3, atol=1e-3))
+        if lean is not None:
+            lean_resp = lean(event, FakeContext())
+            if lean_resp.get("statusCode") != 200:
+                entry["lean_error"] = str(lean_resp.get("body"))[:300]
         warm = max(3, min(50, args.pairs // 10))
         for _ in range(warm):
             handler(event, FakeContext())
             sess.run(None, feeds)
+            if lean is not None:
+                lean(event, FakeContext())
         calls += warm
         gc.collect()
-        bare_ns: list[int] = []
-        hand_ns: list[int] = []
+        # Arms timed in rotation each round: bare session.run, the handler, and (when the real
+        # handler is under test) the bench's minimal handler on the same session, as a floor
+        # for what any handler of this protocol costs.
+        arms: list[tuple[str, Any]] = [("bare", None), ("handler", handler)]
+        if lean is not None:
+            arms.append(("lean", lean))
+        times: dict[str, list[int]] = {name: [] for name, _ in arms}
         pc = time.perf_counter_ns
+        n_arms = len(arms)
         for i in range(args.pairs):
-            ctx = FakeContext()
-            if i % 2 == 0:
-                t0 = pc(); sess.run(None, feeds); t1 = pc()
-                handler(event, ctx); t2 = pc()
-                bare_ns.append(t1 - t0); hand_ns.append(t2 - t1)
-            else:
-                t0 = pc(); handler(event, ctx); t1 = pc()
-                sess.run(None, feeds); t2 = pc()
-                hand_ns.append(t1 - t0); bare_ns.append(t2 - t1)
+            k = i % n_arms
+            for name, fn in arms[k:] + arms[:k]:
+                if fn is None:
+                    t0 = pc(); sess.run(None, feeds); t1 = pc()
+                else:
+                    ctx = FakeContext()
+                    t0 = pc(); fn(event, ctx); t1 = pc()
+                times[name].append(t1 - t0)
+        bare_ns, hand_ns = times["bare"], times["handler"]
+        if lean is not None:
+            entry["lean_ns"] = times["lean"]
         calls += args.pairs
         entry["bare_ns"] = bare_ns
         entry["handler_ns"] = hand_ns
@@ -220,8 +265,66 @@ def _child(args: argparse.Namespace) -> None:
             entry["profile"] = _profile(handler, event, FakeContext, args.profile_calls)
             calls += args.profile_calls
         result["kinds"][kind] = entry
+    if args.ablate:
+        event = make_event(args.ablate_kind, manifest["name"], x)
+        result["ablations"] = _ablations(mod, handler, event, args.ablate, args.ablate_pairs)
+        calls += 2 * args.ablate_pairs * len(result["ablations"])
     result["handler_calls"] = calls
     Path(args.out).write_text(json.dumps(result))
+
+
+def _resolve(root: Any, target: str) -> tuple[Any, str] | None:
+    """`ClassName.method` → (the first reachable instance of a class of that name, method)."""
+    cls_name, attr = target.rsplit(".", 1)
+    for obj in _walk(root):
+        if type(obj).__name__ == cls_name and hasattr(obj, attr) and not isinstance(obj, type):
+            return obj, attr
+    return None
+
+
+def _ablations(mod: Any, handler: Any, event: dict[str, Any], spec: str,
+               pairs: int) -> list[dict[str, Any]]:
+    """Cost of one step = handler time minus handler time with that step replaced by a no-op.
+
+    Full and ablated calls alternate, so the difference is paired. The handler's source is not
+    touched: the attribute is swapped in this process only and restored afterwards.
+    """
+    from bench.events import FakeContext
+
+    out = []
+    pc = time.perf_counter_ns
+    for item in spec.split(";"):
+        label, dotted = item.split("=", 1)
+        found = _resolve([mod, handler], dotted)
+        if found is None:
+            out.append({"step": label, "target": dotted, "error": "not found in the handler"})
+            continue
+        obj, attr = found
+        original = getattr(obj, attr)
+        had_own = attr in getattr(obj, "__dict__", {})
+        noop = lambda *a, **k: None  # noqa: E731
+        full_ns: list[int] = []
+        cut_ns: list[int] = []
+        try:
+            for i in range(pairs):
+                for variant in ((0, 1) if i % 2 == 0 else (1, 0)):
+                    setattr(obj, attr, noop if variant else original)
+                    ctx = FakeContext()
+                    t0 = pc()
+                    resp = handler(event, ctx)
+                    (cut_ns if variant else full_ns).append(pc() - t0)
+            status = resp.get("statusCode")
+        finally:
+            if had_own:
+                setattr(obj, attr, original)
+            else:
+                delattr(obj, attr)
+        diffs = sorted(f - c for f, c in zip(full_ns, cut_ns))
+        out.append({"step": label, "target": dotted, "status_when_cut": status,
+                    "cost_us": diffs[len(diffs) // 2] / 1e3,
+                    "full_us": sorted(full_ns)[len(full_ns) // 2] / 1e3,
+                    "cut_us": sorted(cut_ns)[len(cut_ns) // 2] / 1e3})
+    return out
 
 
 def main() -> None:
@@ -231,6 +334,10 @@ def main() -> None:
     p.add_argument("--kinds", required=True)
     p.add_argument("--pairs", type=int, required=True)
     p.add_argument("--profile-calls", type=int, default=0)
+    p.add_argument("--ablate", default="", help="label=Class.method;... (no-op'd one at a time)")
+    p.add_argument("--ablate-kind", default="v2-json")
+    p.add_argument("--lean", action="store_true", help="also time bench/stub_app.py's handler")
+    p.add_argument("--ablate-pairs", type=int, default=0)
     _child(p.parse_args())
 
 

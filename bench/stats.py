@@ -56,3 +56,26 @@ def fmt_ms(x: float) -> str:
 
 def fmt_ratio(x: float) -> str:
     return "–" if x != x else f"{x:.2f}x"
+
+
+def bootstrap_ci(stat, groups: Sequence[Sequence[float]], paired_groups: bool = False,
+                 n: int = 1000, seed: int = 1) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of ``stat(*groups)``.
+
+    With ``paired_groups`` the same resampled indices are used for every group (pairs stay
+    pairs); otherwise each group is resampled on its own.
+    """
+    import random
+
+    rng = random.Random(seed)
+    if not groups or any(len(g) == 0 for g in groups):
+        return float("nan"), float("nan")
+    vals = []
+    for _ in range(n):
+        if paired_groups:
+            idx = [rng.randrange(len(groups[0])) for _ in range(len(groups[0]))]
+            vals.append(stat(*[[g[i] for i in idx] for g in groups]))
+        else:
+            vals.append(stat(*[[g[rng.randrange(len(g))] for _ in range(len(g))] for g in groups]))
+    vals.sort()
+    return vals[int(0.025 * n)], vals[min(n - 1, int(0.975 * n))]
