@@ -18,6 +18,7 @@ session.run → proxy response, then one EMF line (functions/metrics.py). Payloa
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any, Callable
@@ -60,6 +61,7 @@ class Service:
         version = self.model.version if self.model else "none"
         self.metrics = RequestMetrics(NAMESPACE, SERVICE, name, version)
         self._openapi: dict[str, Any] | None = None
+        self._debug = logger.isEnabledFor(logging.DEBUG)
         self._static: dict[str, tuple[str, Route]] = {
             "/v2/health/live": ("GET", lambda req, t: json_response(200, {"live": True}, req.direct)),
             "/v2/health/ready": ("GET", self._ready),
@@ -144,7 +146,6 @@ class Service:
         started = time.perf_counter()
         timing = Timing()
         request_id = getattr(context, "aws_request_id", None)
-        logger.append_keys(request_id=request_id)
         direct = not (isinstance(event, dict) and ("httpMethod" in event or "requestContext" in event))
         size = 0
         error: HTTPError | None = None
@@ -155,12 +156,18 @@ class Service:
         except HTTPError as exc:
             error = exc
             response = error_response(exc, direct)
-            logger.info("request refused", extra={"status": exc.status, "kind": exc.kind, "reason": exc.message})
+            logger.info(
+                "request refused",
+                extra={"request_id": request_id, "status": exc.status, "kind": exc.kind, "reason": exc.message},
+            )
         except Exception:  # a bug of ours: the traceback goes to the log, never into the body
-            logger.exception("unhandled error")
+            logger.exception("unhandled error", extra={"request_id": request_id})
             error = HTTPError(f"internal error; see the function's log for request {request_id}")
             response = error_response(error, direct)
         self._emit(started, timing, size, error)
+        if self._debug:  # one line per request at DEBUG; never the payload
+            logger.debug("request", extra={"request_id": request_id, "status": response.get("statusCode", 200),
+                                           "ms": round((time.perf_counter() - started) * 1000.0, 3)})
         return response
 
     def _emit(self, started: float, timing: Timing, size: int, error: HTTPError | None) -> None:

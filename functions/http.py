@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -25,16 +24,18 @@ Response = dict[str, Any]
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
-@dataclass(slots=True)
 class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    direct: bool = False
-    parsed: Any = None  # the already-decoded JSON object of a direct invoke
-    size: int = 0  # payload bytes as received
-    query: dict[str, str] = field(default_factory=dict)
+    """method, path, headers (lower-case names), body bytes; `parsed` for direct invokes."""
+
+    __slots__ = ("method", "path", "headers", "body", "direct", "parsed", "size", "query")
+
+    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes, direct: bool = False,
+                 parsed: Any = None, size: int = 0, query: dict[str, str] | None = None) -> None:
+        self.method, self.path, self.headers, self.body = method, path, headers, body
+        self.direct = direct
+        self.parsed = parsed  # the already-decoded JSON object of a direct invoke
+        self.size = size  # payload bytes as received
+        self.query = query or {}
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
@@ -58,7 +59,10 @@ def parse_event(event: Any, max_body: int) -> Request:
         return Request(method="POST", path="", headers={}, body=b"", direct=True, parsed=event)
 
     raw_headers = event.get("headers") or {}
-    headers = {str(k).lower(): str(v) for k, v in raw_headers.items()}
+    if event.get("version") == "2.0":  # HTTP API and function URLs send lower-case names already
+        headers = raw_headers
+    else:
+        headers = {str(k).lower(): v for k, v in raw_headers.items()}
     body_field = event.get("body")
     if body_field is None:
         body = b""

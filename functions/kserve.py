@@ -58,7 +58,7 @@ def infer(model: Model, req: Request, limits: Limits, timing: Timing) -> Respons
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         else:
-            entry["data"] = jsonable(arr.reshape(-1))
+            entry["data"] = jsonable(arr.ravel())
         outputs.append(entry)
     answer["outputs"] = outputs
     if chunks:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,37 +33,46 @@ class ModelLoadError(Exception):
     """The model could not be loaded; the message says what and where."""
 
 
-@dataclass(frozen=True, slots=True)
 class TensorInfo:
-    name: str
-    datatype: str  # KServe v2 name: FP32, INT64, ...
-    shape: tuple[int | None, ...]  # None = dynamic dimension
-    dtype: np.dtype[Any] | None  # None for BYTES (object arrays)
+    """One input or output of the signature. (Plain slotted classes here, not dataclasses:
+    building dataclasses costs ~3 ms of cold start, bench/RESULTS.md.)"""
 
-    @property
-    def wire_shape(self) -> list[int]:
-        return [-1 if d is None else d for d in self.shape]
+    __slots__ = ("name", "datatype", "shape", "dtype", "wire_shape")
+
+    def __init__(self, name: str, datatype: str, shape: tuple[int | None, ...], dtype: np.dtype[Any] | None) -> None:
+        self.name = name
+        self.datatype = datatype  # KServe v2 name: FP32, INT64, ...
+        self.shape = shape  # None = dynamic dimension
+        self.dtype = dtype  # None for BYTES (object arrays)
+        self.wire_shape = [-1 if d is None else d for d in shape]
 
     def describe(self) -> str:
         return f"{self.name} ({self.datatype} {self.wire_shape})"
 
 
-@dataclass(frozen=True, slots=True)
 class Model:
-    name: str
-    version: str
-    session: ort.InferenceSession
-    inputs: tuple[TensorInfo, ...]
-    outputs: tuple[TensorInfo, ...]
-    manifest: Manifest | None
-    load_ms: float
-    threads: int
+    """The loaded model: session, signature, and where it came from."""
+
+    __slots__ = ("name", "version", "session", "inputs", "outputs", "manifest", "load_ms", "threads", "_by_name")
+
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        session: ort.InferenceSession,
+        inputs: tuple[TensorInfo, ...],
+        outputs: tuple[TensorInfo, ...],
+        manifest: Manifest | None,
+        load_ms: float,
+        threads: int,
+    ) -> None:
+        self.name, self.version, self.session = name, version, session
+        self.inputs, self.outputs, self.manifest = inputs, outputs, manifest
+        self.load_ms, self.threads = load_ms, threads
+        self._by_name = {spec.name: spec for spec in inputs}
 
     def input(self, name: str) -> TensorInfo | None:
-        for spec in self.inputs:
-            if spec.name == name:
-                return spec
-        return None
+        return self._by_name.get(name)
 
 
 def available_cpus() -> int:

@@ -66,7 +66,13 @@ def test_template_output_equals_powertools_serialization() -> None:
     assert ours == theirs
 
 
-def test_payloads_are_never_logged(pair_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_payloads_are_never_logged(pair_dir: Path, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import functions.app
+
+    stream = io.StringIO()
+    monkeypatch.setattr(functions.app.logger.handlers[0], "stream", stream)
+    functions.app.logger.setLevel("DEBUG")
     client = Client(Service(str(pair_dir)))
     secret = 424242.5
     body = good()
@@ -74,4 +80,21 @@ def test_payloads_are_never_logged(pair_dir: Path, capsys: pytest.CaptureFixture
     client.infer("pair", body)
     client.infer("pair", {"inputs": [{"name": "a", "datatype": "FP32", "shape": [1, 3], "data": [secret, "x", 1]}]})
     captured = capsys.readouterr()
-    assert "424242" not in captured.out + captured.err
+    logged = stream.getvalue()
+    functions.app.logger.setLevel("INFO")
+    assert '"request refused"' in logged and '"message":"request"' in logged  # the log was captured
+    assert "424242" not in captured.out + captured.err + logged
+
+
+def test_refused_requests_are_logged_with_the_request_id(pair_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import functions.app
+
+    stream = io.StringIO()
+    handler = functions.app.logger.handlers[0]
+    monkeypatch.setattr(handler, "stream", stream)  # Powertools bound its stream at import
+    client = Client(Service(str(pair_dir)))
+    client.request("GET", "/nowhere")
+    logs = [json.loads(line) for line in stream.getvalue().splitlines() if '"level"' in line]
+    refused = [entry for entry in logs if entry["message"] == "request refused"]
+    assert refused and refused[0]["request_id"] == "11111111-2222-3333-4444-555555555555"
+    assert refused[0]["status"] == 404
