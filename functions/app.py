@@ -3,11 +3,20 @@
 This package is copied into the Lambda image and stands alone: it imports onnxruntime, numpy,
 orjson and aws-lambda-powertools, never `deployer` (tests/unit/test_imports.py pins the set).
 
-Cold start. The model is loaded at import, in Lambda's init phase, not on the first request:
-init runs with the full CPU burst Lambda gives to initialization, is pre-paid under provisioned
-concurrency and SnapStart-style warmers, and keeps the first request's latency equal to any
-other's. Measured here (bench/RESULTS.md, `python -m bench`): fresh process to first prediction
-is the same total either way within noise, so the choice is decided by where the time lands.
+Cold start. The model is loaded at import, in Lambda's init phase, not on the first request.
+Measured with `.venv/bin/python -m bench.eager_lazy 6` (fresh process per run, alternating,
+medians, offline-optimized bench models, base64 body; the site-packages hook of the dev venv
+included, so absolute figures are high):
+
+    model      loading   import/init   first request   spawn to answer
+    MLP        eager         197 ms          1 ms           285 ms
+    MLP        lazy          177 ms         19 ms           270 ms
+    ResNet-18  eager         305 ms         46 ms           446 ms
+    ResNet-18  lazy          191 ms        189 ms           477 ms
+
+The total is the same within noise; eager puts the session creation where Lambda gives the
+full CPU burst of initialization (and where provisioned concurrency pre-pays it), and keeps the
+first request as fast as any other.
 A model that cannot be loaded does not fail the import (Lambda would answer every request with
 an opaque Runtime.ImportModuleError): the reason is kept and every request that needs the model
 gets a 503 with it, while `/v2/health/live` still answers.
