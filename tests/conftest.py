@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-AWS_CREDENTIAL_VARS = (
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-)
+from deployer.local._lambda_env import CREDENTIAL_VARS as AWS_CREDENTIAL_VARS
 
 
 @pytest.fixture(autouse=True)

@@ -22,26 +22,14 @@ from typing import Any
 
 import pytest
 
+from deployer.local._lambda_env import CREDENTIAL_VARS as AWS_CREDENTIAL_VARS
+
 REPO = Path(__file__).resolve().parents[2]
 DOCKERD_START = REPO / "infra" / "dockerd" / "start"
 STANDIN_BUILD = REPO / "infra" / "standin-base" / "build"
 PROBE_FUNCTION = Path(__file__).resolve().parent / "probe_function"
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
-
-AWS_CREDENTIAL_VARS = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-)
 
 
 def subprocess_env() -> dict[str, str]:

@@ -14,14 +14,7 @@ REPO = HERE.parents[1]
 IRIS = REPO / "examples" / "iris" / "model"
 TEST_HANDLER = "lambda_handlers.handler"  # tests/local/lambda_handlers.py, with HERE as the code root
 
-CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
-
-
-@pytest.fixture(autouse=True)
-def no_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test of this tier can reach a real AWS account, whatever the machine has configured."""
-    for name in CREDENTIAL_VARS:
-        monkeypatch.delenv(name, raising=False)
+# AWS credentials are cleared for every test by the autouse fixture in tests/conftest.py.
 
 
 class Recorder:
