@@ -11,6 +11,8 @@ is shared and drifts, so only ratios within one run mean anything. Sections:
 2. ``cold``      fresh process → first prediction: floor vs handler vs naive (bench/coldstart.py)
 3. ``local``     the local runtime endpoint, warm and first request; ``sam local invoke``
 4. ``parse``     decoding a 150k-float body: json vs orjson vs base64 vs binary (bench/parse.py)
+5. ``optimize``  session creation of the ResNet-18: original vs offline-optimized vs
+                 memory-mapped external data (bench/optimize.py, through deployer.convert)
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ __all__ = ["main"]
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
-SECTIONS = ("overhead", "cold", "local", "parse")
+SECTIONS = ("overhead", "cold", "local", "parse", "optimize")
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -243,6 +245,15 @@ def main(argv: list[str] | None = None) -> None:
     section("cold", do_cold)
     section("local", do_local)
 
+    def do_optimize() -> Any:
+        rounds = "6" if args.quick else "15"
+        done = subprocess.run([sys.executable, "-m", "bench.optimize", "--model", "resnet18", "--rounds", rounds],
+                              cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        return {"markdown": done.stdout.strip()}
+
+    if "resnet18" in args.models:
+        section("optimize", do_optimize)
+
     machine["loadavg_end"] = os.getloadavg()
     res["elapsed_s"] = time.monotonic() - started
     res["section_s"] = timings
@@ -254,7 +265,11 @@ def main(argv: list[str] | None = None) -> None:
     from bench.report import render
 
     out = Path(args.out)
-    out.write_text(render(res))
+    report = render(res)
+    optimize = res.get("optimize") or {}
+    if "markdown" in optimize:
+        report += "\n## 5. Offline optimization (issue: model pipeline)\n\n" + optimize["markdown"].replace("### ", "") + "\n"
+    out.write_text(report)
     raw = BENCH_DIR / ".models" / "last-run.json"
     raw.write_text(json.dumps(res, default=str))
     _log(f"wrote {out} (raw samples: {raw}) in {res['elapsed_s']:.0f} s")

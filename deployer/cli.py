@@ -159,6 +159,11 @@ def convert(
         bool, typer.Option("--trust-pickle", help="Allow loading pickle/joblib files (they can run code).")
     ] = False,
     name: Annotated[str | None, typer.Option(help="Model name in routes (default: the --out folder's name).")] = None,
+    external_data: Annotated[
+        bool | None,
+        typer.Option("--external-data/--single-file",
+                     help="Weights in model.onnx.data, memory-mapped at load (default: for models over 4 MB)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Convert a model to a checked, optimized ONNX artifact (model.onnx + manifest.json)."""
@@ -168,7 +173,7 @@ def convert(
         with err.status("converting…") as status:
             return run_convert(
                 source, out=out_dir, framework=framework, sample=sample, quantize=quantize, atol=atol,
-                rtol=rtol, trust_pickle=trust_pickle, name=name,
+                rtol=rtol, trust_pickle=trust_pickle, name=name, external_data=external_data,
                 progress=lambda message: status.update(f"{message}…"),
             )
 

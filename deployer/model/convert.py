@@ -99,6 +99,10 @@ class ConvertResult:
         }
 
 
+# Above this size the weights are written as external data, which onnxruntime memory-maps.
+EXTERNAL_DATA_MIN_BYTES = 4 * 1024 * 1024
+
+
 def convert(
     source: Any,
     *,
@@ -114,14 +118,15 @@ def convert(
     labels: Sequence[Any] | None = None,
     opset: int | None = None,
     size_budget: int = DEFAULT_SIZE_BUDGET,
-    external_data: bool = False,
+    external_data: bool | None = None,
     worker: Worker | None = None,
 ) -> ConvertResult:
     """Convert `source` (a path or an in-memory model) and write `out/model.onnx` + `out/manifest.json`.
 
-    With `external_data=True` the weights go to `out/model.onnx.data`, which onnxruntime
+    With external data the weights go to `out/model.onnx.data`, which onnxruntime
     memory-maps: session creation of a ResNet-18 drops from ~53 to ~14 ms and peak memory from
-    ~110 to ~61 MB (bench/optimize.py). Raises a `deployer.errors.DeployerError` subclass,
+    ~110 to ~61 MB (bench/optimize.py). `external_data=None` (the default) decides by size:
+    models over EXTERNAL_DATA_MIN_BYTES get it, small ones stay one file. Raises a `deployer.errors.DeployerError` subclass,
     having written nothing to `out`, when the model is refused, cannot be converted, or does not
     match the original within tolerance.
     """
@@ -220,7 +225,7 @@ class _Pipeline:
 
     def __init__(self, converted: Converted, workdir: Path, worker: Worker, say: Callable[[str], None],
                  raw: RawSample | None, tol: Tolerance, quantize: str | None, budget: int,
-                 external_data: bool = False) -> None:
+                 external_data: bool | None = None) -> None:
         self.c = converted
         self.workdir = workdir
         self.worker = worker
@@ -356,7 +361,10 @@ class _Pipeline:
         """Gather model.onnx and its external data in workdir/final for publishing."""
         folder = self.workdir / "final"
         folder.mkdir()
-        if self.external_data and len(files) == 1:
+        external = self.external_data
+        if external is None:
+            external = final.stat().st_size > EXTERNAL_DATA_MIN_BYTES
+        if external and len(files) == 1:
             import onnx
 
             onnx.save(onnx.load(str(final)), str(folder / MODEL_FILE), save_as_external_data=True,
