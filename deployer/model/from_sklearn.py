@@ -81,12 +81,28 @@ def _outputs_reference(estimator: Any, output_names: list[str]) -> tuple[Any, st
     return reference, described, scores_for
 
 
+_DIV_CAST_SCALERS = ("StandardScaler", "RobustScaler", "MaxAbsScaler")
+
+
+def _scaler_options(estimator: Any) -> dict[int, dict[str, Any]]:
+    """Scalers compute in double and cast, as scikit-learn does before a tree casts to float32.
+
+    Without it a float32 scaler lands a row on the other side of a split threshold now and
+    then: a scaler + random forest pipeline missed parity by 0.05 in probability on 2 of 240
+    values of the wine data set; with `div_cast` it matches.
+    """
+    found = [estimator, *(v for v in estimator.get_params(deep=True).values() if hasattr(v, "fit"))]
+    return {id(step): {"div": "div_cast"} for step in found if type(step).__name__ in _DIV_CAST_SCALERS}
+
+
 def convert_sklearn(estimator: Any, opts: SourceOptions, source: str) -> Converted:
     skl2onnx = require("skl2onnx", "sklearn", "converting a scikit-learn model")
     sklearn = require("sklearn", "sklearn", "converting a scikit-learn model")
     input_type, n_features, dtype = _input_type(estimator, opts)
     final = _final(estimator)
-    options = {id(final): {"zipmap": False}} if hasattr(final, "classes_") else None
+    options: dict[int, dict[str, Any]] = _scaler_options(estimator)
+    if hasattr(final, "classes_"):
+        options[id(final)] = {"zipmap": False}
     opts.progress(f"converting {type(estimator).__name__} ({n_features} features, {dtype}) with skl2onnx")
     try:
         model = skl2onnx.to_onnx(estimator, initial_types=[("X", input_type)], options=options,
