@@ -261,6 +261,50 @@ def template(
         raise typer.Exit(1)
 
 
+@app.command()
+def build(
+    model_dir: Annotated[Path, typer.Argument(help="The model folder (model.onnx + manifest.json).")],
+    arch: Annotated[str | None, typer.Option(help="x86_64 or arm64 (default: the config's architecture).")] = None,
+    base_image: Annotated[
+        str | None, typer.Option(help="Base image (default public.ecr.aws/lambda/python:3.12, or the config's).")
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Build context folder (default build/<name>).")] = None,
+    project: Annotated[Path, typer.Option(help="Folder holding deployer.toml or pyproject.toml.")] = Path("."),
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Build without Docker's layer cache.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the Lambda container image: dependency, model and code layers, reproducible digests."""
+    from deployer.config import load_config
+    from deployer.image import build as build_image
+
+    def call() -> Any:
+        config = load_config(project, {"architecture": arch, "image.base": base_image})
+        with err.status("building the image…") as status:
+            return build_image(model_dir, arch=arch, base_image=base_image, config=config, out_dir=out_dir,
+                               no_cache=no_cache, progress=lambda message: status.update(f"{message}…"))
+
+    result = _run(as_json, call)
+    summary = result.summary()
+    if as_json:
+        _emit_json(summary)
+        return
+    table = Table(title=f"{summary['image']}  {summary['size_bytes'] / 1e6:.1f} MB", title_justify="left")
+    for column in ("layer", "digest", "size", "holds"):
+        table.add_column(column)
+    layers = summary["layer_details"]
+    base = [layer for layer in layers if layer["role"] == "base"]
+    if base:
+        size = sum(layer["size_bytes"] for layer in base)
+        table.add_row("base", f"{len(base)} layers", f"{size / 1e6:.1f} MB", str(base[0]["holds"]).split(":")[0][:60])
+    for layer in layers[len(base):]:
+        holds = str(layer["holds"])
+        table.add_row(layer["role"], layer["digest"][:19], f"{layer['size_bytes'] / 1e6:.1f} MB",
+                      holds if len(holds) <= 60 else holds[:57] + "...")
+    out.print(table)
+    for note in summary.get("notes", []):
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
 def _log_line(line: str) -> None:
     err.print(line.rstrip(), style="dim", highlight=False, markup=False, soft_wrap=True)
 
@@ -284,3 +328,231 @@ def _print_answer(payload: Any) -> None:
 
 def main() -> None:
     app()
+
+
+# --------------------------------------------------------------------------- deploy: push, plan, status, rollback, delete
+# One section, one engine entry each (deployer.deploy.api). Progress goes to stderr; `--json`
+# prints one object on stdout.
+
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (boto3's; else AWS_PROFILE or the default chain).")]
+RegionOpt = Annotated[str | None, typer.Option("--region", help="AWS region (else the config, AWS_REGION, the profile's).")]
+StackOpt = Annotated[str | None, typer.Option("--stack-name", help="CloudFormation stack (default: onnx-<model name>).")]
+ProjectOpt = Annotated[Path, typer.Option("--project", help="Folder holding deployer.toml; .deployer/ state goes there.")]
+ModelArg = Annotated[Path, typer.Argument(help="A converted model folder (model.onnx + manifest.json) or a model file.")]
+
+
+class _DeployProgress:
+    """Steps, notes and CloudFormation events of the engine, on stderr."""
+
+    def step(self, index: int, total: int, title: str) -> None:
+        err.print(f"[bold cyan][{index}/{total}][/] {title}", highlight=False)
+
+    def info(self, text: str) -> None:
+        err.print(f"  {text}", highlight=False, markup=False, soft_wrap=True)
+
+    def warn(self, text: str) -> None:
+        err.print("  [yellow]![/] " + _escape(text), highlight=False, soft_wrap=True)
+
+    def event(self, event: Any) -> None:
+        if event.status.endswith("_IN_PROGRESS") and event.resource_type != "AWS::CloudFormation::Stack":
+            return  # one line per resource: how it ended
+        style = "red" if event.failed else ("green" if event.status.endswith("_COMPLETE") else "dim")
+        reason = f": {event.reason}" if event.reason else ""
+        err.print(f"    [{style}]{_escape(event.status)}[/] {_escape(event.logical_id)} ({_escape(event.resource_type)}){_escape(reason)}",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _deploy_options(model: Path, **fields: Any) -> Any:
+    from deployer.deploy import PushOptions
+
+    return PushOptions(model=model, **fields)
+
+
+def _print_endpoint(summary: dict[str, Any], model: str) -> None:
+    url = summary.get("url") or ""
+    smoke = summary.get("smoke_test", {})
+    style = {"passed": "green", "failed": "red"}.get(smoke.get("status"), "yellow")
+    err.print(f"[bold cyan][8/8][/] endpoint", highlight=False)
+    for note in summary.get("notes", []):
+        err.print(f"  [dim]{_escape(note)}[/]", highlight=False, soft_wrap=True)
+    state = "changed" if summary.get("changed") else "no changes"
+    out.print(
+        f"[bold]{_escape(summary.get('stack', ''))}[/] {_escape(summary.get('status', ''))} ({state}; "
+        f"{summary.get('uploaded_bytes', 0):,} layer bytes uploaded) on the {summary.get('target')} target",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+    out.print(f"image   {summary.get('image_uri')}", highlight=False, markup=False, soft_wrap=True)
+    version = summary.get("function_version") or "-"
+    out.print(f"version {version}" + (f" (alias {summary['alias']})" if summary.get("alias") else ""), highlight=False)
+    out.print(f"smoke   [{style}]{smoke.get('status')}[/]: {_escape(smoke.get('reason', ''))}", highlight=False, soft_wrap=True)
+    if not url:
+        return
+    out.print(f"url     {url}", highlight=False, markup=False, soft_wrap=True)
+    infer = f"{url.rstrip('/')}/v2/models/{model}/infer"
+    body = "'{\"inputs\":[{\"name\":\"...\",\"datatype\":\"FP32\",\"shape\":[1,4],\"data\":[...]}]}'"
+    if summary.get("target") == "local":
+        out.print(f"  curl -H 'Content-Type: application/json' -d {body} {infer}", highlight=False, markup=False, soft_wrap=True)
+    else:
+        out.print(f"  awscurl --service execute-api -X POST -d {body} {infer}", highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+def push(
+    model: ModelArg = Path("."),
+    target: Annotated[str, typer.Option(help="aws or local (default: aws when credentials, a profile or AWS_ENDPOINT_URL are set, else local).")] = "auto",
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    stack_name: StackOpt = None,
+    image: Annotated[str | None, typer.Option("--image", help="Push this local Docker image instead of building one.")] = None,
+    builder: Annotated[str, typer.Option(help="auto | image (the function image) | files (model + code layers; local target and emulators).")] = "auto",
+    project: ProjectOpt = Path("."),
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Local target: keep serving after the smoke test (until Ctrl-C).")] = True,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow converting pickle/joblib files.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deploy MODEL: image to ECR, CloudFormation change set, smoke test, URL. Without AWS credentials: the local target."""
+    from deployer.deploy import run_push
+
+    options = _deploy_options(model, project=project, target=target, profile=profile, region=region,
+                              stack_name=stack_name, image=image, builder=builder, serve=serve, trust_pickle=trust_pickle)  # fmt: skip
+    printed = False
+    serving = False
+
+    def function_output(line: str) -> None:
+        if serving:  # the function's log while it serves; during the push only the smoke test's verdict
+            _log_line(line)
+
+    def ready(result: Any, url: str) -> None:
+        nonlocal printed, serving
+        serving = True
+        summary = result.summary()
+        if as_json:
+            _emit_json(summary)
+        else:
+            _print_endpoint(summary, result.model)
+            err.print(f"[green]serving[/] {url} (Ctrl-C to stop)", highlight=False)
+        printed = True
+
+    result = _run(as_json, lambda: run_push(options, _DeployProgress(), ready=ready, output=function_output))
+    summary = result.summary()
+    if not printed:
+        if as_json:
+            _emit_json(summary)
+        else:
+            _print_endpoint(summary, result.model)
+    if summary["smoke_test"]["status"] == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    model: ModelArg = Path("."),
+    target: Annotated[str, typer.Option(help="aws (plan needs a deployed stack to compare with).")] = "auto",
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    stack_name: StackOpt = None,
+    image: Annotated[str | None, typer.Option("--image", help="Plan the push of this local Docker image.")] = None,
+    builder: Annotated[str, typer.Option(help="auto | image | files (as push).")] = "auto",
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what push would change (image digest, blobs to upload, resources added/modified/removed); change nothing."""
+    from deployer.deploy import run_plan
+
+    options = _deploy_options(model, project=project, target=target, profile=profile, region=region,
+                              stack_name=stack_name, image=image, builder=builder)  # fmt: skip
+    result = _run(as_json, lambda: run_plan(options, _DeployProgress()))
+    summary = result.summary()
+    if as_json:
+        _emit_json(summary)
+        return
+    out.print(f"[bold]{summary['stack']}[/] ({summary['status'] or 'not deployed'}): image {summary['image_digest'][:19]}, "
+              f"{summary['upload_bytes']:,} layer bytes to upload", highlight=False)  # fmt: skip
+    table = Table(title="resources", title_justify="left")
+    table.add_column("change")
+    table.add_column("resource")
+    for kind, items in (summary["changes"] or {}).items():
+        for item in items:
+            table.add_row(kind, item)
+    out.print(table)
+    for note in summary["notes"]:
+        err.print(f"[yellow]note:[/] {_escape(note)}", highlight=False)
+    out.print("push would change this" if summary["changed"] else "no changes", highlight=False)
+
+
+@app.command()
+def status(
+    model: Annotated[Path, typer.Argument(help="The model folder the stack was pushed from (or --stack-name).")] = Path("."),
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    stack_name: StackOpt = None,
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Stack state, function version and alias, image, URL."""
+    from deployer.deploy import run_status
+
+    options = _deploy_options(model, project=project, target="aws", profile=profile, region=region, stack_name=stack_name)
+    summary = _run(as_json, lambda: run_status(options))
+    if as_json:
+        _emit_json(summary)
+        return
+    table = Table(title=f"{summary['stack']} ({summary['region']})", title_justify="left", show_header=False)
+    for key in ("status", "reason", "updated", "model", "model_version", "function_version", "alias", "image_uri", "url"):
+        if summary.get(key):
+            table.add_row(key, str(summary[key]))
+    table.add_row("versions", ", ".join(summary["versions"]) or "-")
+    out.print(table)
+
+
+@app.command()
+def rollback(
+    model: Annotated[Path, typer.Argument(help="The model folder the stack was pushed from (or --stack-name).")] = Path("."),
+    to_version: Annotated[str | None, typer.Option("--to-version", help="Version to move the alias to (default: the previous one).")] = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    stack_name: StackOpt = None,
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Move the function's alias back to the previous published version."""
+    from deployer.deploy import run_rollback
+
+    options = _deploy_options(model, project=project, target="aws", profile=profile, region=region, stack_name=stack_name)
+    summary = _run(as_json, lambda: run_rollback(options, to_version=to_version))
+    if as_json:
+        _emit_json(summary)
+        return
+    word = "moved" if summary["changed"] else "already at"
+    out.print(f"alias {summary['alias']} of {summary['stack']}: {word} version {summary['to']} (was {summary['from']})", highlight=False)
+    if summary.get("note"):
+        err.print(f"[yellow]note:[/] {_escape(summary['note'])}", highlight=False)
+
+
+@app.command()
+def delete(
+    model: Annotated[Path, typer.Argument(help="The model folder the stack was pushed from (or --stack-name).")] = Path("."),
+    images: Annotated[bool, typer.Option("--images", help="Also delete the ECR repository and its images.")] = False,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    stack_name: StackOpt = None,
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete the stack (images are kept unless --images)."""
+    from deployer.deploy import run_delete
+
+    options = _deploy_options(model, project=project, target="aws", profile=profile, region=region, stack_name=stack_name)
+    summary = _run(as_json, lambda: run_delete(options, _DeployProgress(), images=images))
+    if as_json:
+        _emit_json(summary)
+        return
+    kept = "deleted" if summary["images_deleted"] else "kept"
+    repo = f"; images in {summary['repository']} {kept}" if summary.get("repository") else ""
+    out.print(f"stack {summary['stack']} deleted{repo}", highlight=False)

@@ -4,7 +4,9 @@
     ├── ConfigError               bad option, config file or environment value
     ├── ModelError                the model file or folder is missing, unreadable or invalid
     ├── DependencyError           an optional extra is not installed (message carries the pip command)
-    └── LocalRuntimeError         the local runtime (emulator, gateway) could not start or answer
+    ├── LocalRuntimeError         the local runtime (emulator, gateway) could not start or answer
+    ├── AwsError                  an AWS call failed: credentials, region, endpoint (deployer/aws/errors.py)
+    └── DeployError               a push, plan, rollback or delete could not finish (deployer/deploy/errors.py)
 
 The CLI prints `str(exc)` on one line and exits with `exc.exit_code`; anything that is not a
 DeployerError is a bug and keeps its traceback. Raise with `from exc` so the cause is kept.

@@ -22,8 +22,10 @@ from __future__ import annotations
 from deployer.local._emulator import find_code_root, find_emulator_binary
 from deployer.local._endpoint import LocalEndpoint, LocalResponse, serve, validate_model
 from deployer.local._events import MAX_INVOKE_PAYLOAD
+from deployer.local._gateway import Gateway
 
 __all__ = [
+    "Gateway",
     "LocalEndpoint",
     "LocalResponse",
     "serve",

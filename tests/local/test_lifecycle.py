@@ -229,6 +229,7 @@ def test_public_surface() -> None:
     import deployer.local
 
     assert sorted(deployer.local.__all__) == sorted([
+        "Gateway",
         "LocalEndpoint", "LocalResponse", "serve", "validate_model", "find_emulator_binary", "find_code_root",
         "MAX_INVOKE_PAYLOAD",
     ])  # fmt: skip
