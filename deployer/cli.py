@@ -395,7 +395,9 @@ def _print_endpoint(summary: dict[str, Any], model: str) -> None:
         return
     out.print(f"url     {url}", highlight=False, markup=False, soft_wrap=True)
     infer = f"{url.rstrip('/')}/v2/models/{model}/infer"
-    body = "'{\"inputs\":[{\"name\":\"...\",\"datatype\":\"FP32\",\"shape\":[1,4],\"data\":[...]}]}'"
+    from deployer.routes import example_request
+
+    body = "'" + example_request(Path(summary.get("model_folder") or ".")) + "'"
     if summary.get("target") == "local":
         out.print(f"  curl -H 'Content-Type: application/json' -d {body} {infer}", highlight=False, markup=False, soft_wrap=True)
     else:

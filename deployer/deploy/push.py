@@ -122,6 +122,7 @@ class PushResult:
             "account": self.account,
             "model": self.model,
             "model_version": self.model_version,
+            "model_folder": self.model_folder,
             "outputs": self.outputs,
             "left_out": self.left_out,
             "recovered": self.recovered,

@@ -45,3 +45,16 @@ def test_model_name_and_default_route(tmp_path: Path) -> None:
     assert default_route("iris", b'{"inputs": {"X": [[1, 2, 3, 4]]}}') == "/v1/models/iris:predict"
     assert default_route("iris", b'{"inputs": [{"name": "X"}]}') == "/v2/models/iris/infer"
     assert default_route("iris", b"not json") == "/v2/models/iris/infer"
+
+
+def test_example_request_is_a_valid_infer_body_for_the_model(tmp_path: Path) -> None:
+    from deployer.routes import example_request
+    from functions.app import Service
+    from tests.models import two_input_folder
+    from tests.unit.functions.conftest import Client
+
+    body = json.loads(example_request(EXAMPLE))
+    assert body["inputs"][0]["data"] == [[5.1, 3.5, 1.4, 0.2]] and body["inputs"][0]["shape"] == [1, 4]
+    assert Client(Service(str(EXAMPLE))).infer("iris", body).status == 200
+    pair = two_input_folder(tmp_path / "pair")  # no sample in its manifest: zeros of the right shape
+    assert Client(Service(str(pair))).infer("pair", json.loads(example_request(pair))).status == 200
