@@ -29,6 +29,16 @@ and in how a change set runs (moto's `execute_change_set` has a TODO for errors 
     outputs    recomputed after each execution (moto keeps the outputs of the template a stack
                was created with, which for a change set is the empty one)
 
+and in how a stack is deleted (DeleteStack, and the rollback of a failed create):
+
+    order      resources in reverse dependency order; moto walks a set, whose order changes with
+               each process's hash seed, so a function could go before its alias, the alias's
+               delete then failed and moto raised that Lambda error out of DeleteStack, answering
+               a CloudFormation (XML) request with a Lambda JSON 404
+    failure    a resource that fails to delete gives DELETE_FAILED (event with the reason, stack
+               kept, what it depends on kept too), as CloudFormation does; never an error response
+    gone       a resource already gone counts as deleted (an alias goes with its function)
+
 `GET /_onnx-lambda/emulator` on the server answers who it is, so a deployer reaching it through
 AWS_ENDPOINT_URL deploys the template unchanged (compat.py). tests/functional uses this server.
 """
@@ -75,6 +85,7 @@ def install() -> None:
         parsing.get_name_type_map().update({m.cloudformation_type(): m.cloudformation_name_type() for m in models})
         _patch_lambda_version()
         CloudFormationBackend.execute_change_set = _execute_change_set  # type: ignore[method-assign]
+        CloudFormationBackend.delete_stack = _delete_stack  # type: ignore[method-assign]
         _installed = True
 
 
@@ -83,6 +94,7 @@ def install() -> None:
 
 def _models() -> list[type]:
     from moto.apigateway.models import RestAPI, apigateway_backends
+    from moto.awslambda.exceptions import UnknownFunctionException
     from moto.awslambda.models import lambda_backends
     from moto.cloudwatch.models import cloudwatch_backends
     from moto.codedeploy.models import codedeploy_backends
@@ -137,7 +149,10 @@ def _models() -> list[type]:
             return original_resource
 
         def delete(self, account_id: str, region_name: str) -> None:
-            lambda_backends[account_id][region_name].delete_alias(self.name, self.function)
+            try:
+                lambda_backends[account_id][region_name].delete_alias(self.name, self.function)
+            except UnknownFunctionException:  # the function is gone, and its aliases with it
+                pass
 
     class RestApiModel(RestAPI):
         """moto's RestApi, with the OpenAPI Body imported (SAM writes every route there)."""
@@ -432,13 +447,10 @@ def _rollback(stack: Any, kind: str, before: dict[str, Any], cause: Exception) -
     if kind == "CREATE":
         stack.status = "ROLLBACK_IN_PROGRESS"
         _stack_event(stack, stack.status, reason)
-        try:
-            stack.resource_map.delete()
-            stack.status = "ROLLBACK_COMPLETE"
-        except Exception as exc:  # noqa: BLE001 - reported as the stack's state
-            stack.status = "ROLLBACK_FAILED"
-            reason = f"rollback failed: {exc}"
-        _stack_event(stack, stack.status, None if stack.status == "ROLLBACK_COMPLETE" else reason)
+        failed = _delete_resources(stack, dict(stack.resource_map._resource_json_map))
+        stack.status = "ROLLBACK_FAILED" if failed else "ROLLBACK_COMPLETE"
+        reason = f"rollback failed: the following resource(s) failed to delete: [{', '.join(failed)}]."
+        _stack_event(stack, stack.status, reason if failed else None)
         return
     stack.status = "UPDATE_ROLLBACK_IN_PROGRESS"
     _stack_event(stack, stack.status, reason)
@@ -497,21 +509,63 @@ def _apply(stack: Any, template: dict[str, Any], parameters: dict[str, Any] | No
             if changed is not None:
                 resource_map._parsed_resources[logical_id] = changed
             _resource_event(stack, logical_id, resource_type, "UPDATE_COMPLETE")
-    for logical_id in reversed(_dependency_order(old_json)):
-        if logical_id not in diff["Remove"]:
+    # CloudFormation's cleanup phase does not fail the update: a removal that fails is kept (DELETE_FAILED event)
+    _delete_resources(stack, {k: v for k, v in old_json.items() if k in diff["Remove"]})
+
+
+def _delete_stack(self: Any, name_or_stack_id: str) -> None:
+    """CloudFormationBackend.delete_stack: ordered, and a failure is the stack's state (module doc)."""
+    stack = self.stacks.get(name_or_stack_id) or next(
+        (s for s in self.stacks.values() if s.name == name_or_stack_id), None
+    )
+    if stack is None:  # CloudFormation answers success for a stack that is not there
+        return
+    stack.status = "DELETE_IN_PROGRESS"
+    _stack_event(stack, stack.status, "User Initiated")
+    failed = _delete_resources(stack, dict(stack.resource_map._resource_json_map))
+    if failed:
+        stack.status = "DELETE_FAILED"
+        _stack_event(stack, stack.status, f"The following resource(s) failed to delete: [{', '.join(failed)}].")
+        return
+    stack.status = "DELETE_COMPLETE"
+    _stack_event(stack, stack.status, None)
+    self.stacks.pop(stack.stack_id, None)
+    self.deleted_stacks[stack.stack_id] = stack
+    for export in stack.exports:
+        self.exports.pop(export.name, None)
+
+
+def _delete_resources(stack: Any, resources: dict[str, Any]) -> list[str]:
+    """Delete `resources` (logical id -> template JSON) of the stack, dependents first; the ids that failed.
+
+    A resource that fails keeps what it depends on (deleting that would fail, or break it); the
+    others go on. A Retain resource is forgotten, not deleted.
+    """
+    resource_map = stack.resource_map
+    failed: list[str] = []
+    kept: set[str] = set()
+    for logical_id in reversed(_dependency_order(resources)):
+        resource_json = resources[logical_id]
+        parsed = resource_map._parsed_resources.get(logical_id)
+        needs = (_refs(resource_json) | _depends(resource_json)) & set(resources)
+        if logical_id in kept:
+            kept |= needs
             continue
-        resource_json = old_json[logical_id]
-        if resource_json.get("DeletionPolicy") == "Retain" or logical_id not in resource_map._parsed_resources:
+        if resource_json.get("DeletionPolicy") == "Retain" or parsed is None or isinstance(parsed, str):
             resource_map._parsed_resources.pop(logical_id, None)
             continue
-        _resource_event(stack, logical_id, resource_json["Type"], "DELETE_IN_PROGRESS")
+        resource_type = resource_json["Type"]
+        _resource_event(stack, logical_id, resource_type, "DELETE_IN_PROGRESS", physical=_physical(parsed))
         try:
-            resource_map._delete_resource(resource_map._parsed_resources[logical_id], resource_json)
-        except Exception:  # noqa: BLE001 - CloudFormation's cleanup phase does not fail the update either
-            _resource_event(stack, logical_id, resource_json["Type"], "DELETE_FAILED", "cleanup failed; resource kept")
+            resource_map._delete_resource(parsed, resource_json)
+        except Exception as exc:  # noqa: BLE001 - reported as the resource's event and the stack's state
+            _resource_event(stack, logical_id, resource_type, "DELETE_FAILED", _reason(exc), physical=_physical(parsed))
+            failed.append(logical_id)
+            kept |= needs
             continue
         resource_map._parsed_resources.pop(logical_id, None)
-        _resource_event(stack, logical_id, resource_json["Type"], "DELETE_COMPLETE")
+        _resource_event(stack, logical_id, resource_type, "DELETE_COMPLETE", physical=_physical(parsed))
+    return failed
 
 
 def _dependency_order(resources: dict[str, Any]) -> list[str]:

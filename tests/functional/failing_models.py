@@ -4,6 +4,9 @@
 plus one rule: a dashboard whose body names the metrics namespace `FAIL_NAMESPACE` fails to
 create or update, as a resource with a bad property fails in CloudFormation. A push with
 ONNX_LAMBDA_METRICS_NAMESPACE=FailDeploy therefore fails in the middle of its update.
+
+`undeletable_dashboards()` makes every dashboard fail to delete while it is active, as a
+resource CloudFormation cannot remove does (DeleteStack then ends in DELETE_FAILED).
 """
 
 from __future__ import annotations
@@ -47,3 +50,17 @@ def failing_dashboards() -> Iterator[None]:
         yield
     finally:
         models["AWS::CloudWatch::Dashboard"] = original
+
+
+@contextmanager
+def undeletable_dashboards() -> Iterator[None]:
+    from moto.cloudwatch.models import Dashboard
+
+    def delete(self: Any, account_id: str, region_name: str) -> None:
+        raise ValueError(f"Dashboard {self.name} cannot be deleted (injected failure)")
+
+    Dashboard.delete = delete  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        del Dashboard.delete  # type: ignore[attr-defined]
