@@ -1,7 +1,7 @@
 """The Lambda handler: `functions.app.handler` is the image's CMD.
 
 This package is copied into the Lambda image and stands alone: it imports onnxruntime, numpy,
-orjson and aws-lambda-powertools, never `deployer` (tests/unit/test_imports.py pins the set).
+orjson and aws-lambda-powertools, never `deployer` (tests/unit/functions/test_imports.py pins the set).
 
 Cold start. The model is loaded at import, in Lambda's init phase, not on the first request.
 Measured with `.venv/bin/python -m bench.eager_lazy 6` (fresh process per run, alternating,
