@@ -102,7 +102,7 @@ def adapt(
         for logical_id, resource in resources.items():
             if logical_id in skipped or logical_id in removed:
                 continue
-            needs = _hard_refs(resource.get("Properties", {})) | _depends_on(resource)
+            needs = template_refs(resource.get("Properties", {}), sub_text=False) | depends_on(resource)
             lost = sorted(needs & (set(skipped) | set(removed)))
             if lost:
                 removed[logical_id] = f"removed: refers to {', '.join(lost)}"
@@ -113,12 +113,17 @@ def adapt(
     for logical_id in removed:
         del resources[logical_id]
     outputs = result.get("Outputs", {})
-    for name in [n for n, o in outputs.items() if (_hard_refs(o) | _sub_refs(o)) & gone]:
+    for name in [n for n, o in outputs.items() if template_refs(o) & gone]:
         del outputs[name]
     return result, left_out
 
 
-def _hard_refs(node: Any) -> set[str]:
+def template_refs(node: Any, *, sub_text: bool = True) -> set[str]:
+    """Logical ids a template fragment refers to: Ref, Fn::GetAtt, Fn::Sub.
+
+    `sub_text=False` leaves out the ${X} names in a Sub's text and keeps only its variables map:
+    an unresolvable ${X} stays text in moto (no failure), so it is not a hard dependency there.
+    """
     found: set[str] = set()
     if isinstance(node, dict):
         for key, value in node.items():
@@ -127,33 +132,21 @@ def _hard_refs(node: Any) -> set[str]:
             elif key == "Fn::GetAtt":
                 found.add(value[0] if isinstance(value, list) else str(value).split(".")[0])
             elif key == "Fn::Sub":
-                # An unresolvable ${X} in a Sub stays text in moto (no failure): only its variables map counts.
+                if sub_text:
+                    text = value if isinstance(value, str) else value[0]
+                    found |= {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text)}
                 if isinstance(value, list) and len(value) > 1:
-                    found |= _hard_refs(value[1])
+                    found |= template_refs(value[1], sub_text=sub_text)
             else:
-                found |= _hard_refs(value)
+                found |= template_refs(value, sub_text=sub_text)
     elif isinstance(node, list):
         for item in node:
-            found |= _hard_refs(item)
+            found |= template_refs(item, sub_text=sub_text)
     return found
 
 
-def _sub_refs(node: Any) -> set[str]:
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Fn::Sub":
-                text = value if isinstance(value, str) else value[0]
-                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text)}
-            else:
-                found |= _sub_refs(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _sub_refs(item)
-    return found
-
-
-def _depends_on(resource: Mapping[str, Any]) -> set[str]:
+def depends_on(resource: Mapping[str, Any]) -> set[str]:
+    """A resource's DependsOn as a set of logical ids."""
     value = resource.get("DependsOn") or []
     return {value} if isinstance(value, str) else set(value)
 

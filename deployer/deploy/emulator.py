@@ -52,6 +52,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from deployer.deploy.compat import depends_on, template_refs
+
 __all__ = ["install", "EmulatorServer", "MODELLED_TYPES", "ACCOUNT_ID"]
 
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -547,7 +549,7 @@ def _delete_resources(stack: Any, resources: dict[str, Any]) -> list[str]:
     for logical_id in reversed(_dependency_order(resources)):
         resource_json = resources[logical_id]
         parsed = resource_map._parsed_resources.get(logical_id)
-        needs = (_refs(resource_json) | _depends(resource_json)) & set(resources)
+        needs = (template_refs(resource_json) | depends_on(resource_json)) & set(resources)
         if logical_id in kept:
             kept |= needs
             continue
@@ -570,7 +572,7 @@ def _delete_resources(stack: Any, resources: dict[str, Any]) -> list[str]:
 
 def _dependency_order(resources: dict[str, Any]) -> list[str]:
     """Logical ids, each after those it refers to; template order among independent ones."""
-    deps = {k: (_refs(v) | _depends(v)) & set(resources) - {k} for k, v in resources.items()}
+    deps = {k: (template_refs(v) | depends_on(v)) & set(resources) - {k} for k, v in resources.items()}
     done: list[str] = []
     placed: set[str] = set()
 
@@ -587,30 +589,6 @@ def _dependency_order(resources: dict[str, Any]) -> list[str]:
     return done
 
 
-def _refs(node: Any) -> set[str]:
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref" and isinstance(value, str):
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                found.add(value[0] if isinstance(value, list) else str(value).split(".")[0])
-            elif key == "Fn::Sub":
-                text = value if isinstance(value, str) else value[0]
-                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text)}
-                if isinstance(value, list) and len(value) > 1:
-                    found |= _refs(value[1])
-            else:
-                found |= _refs(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _refs(item)
-    return found
-
-
-def _depends(resource: dict[str, Any]) -> set[str]:
-    value = resource.get("DependsOn") or []
-    return {value} if isinstance(value, str) else set(value)
 
 
 def _physical(instance: Any) -> str:
