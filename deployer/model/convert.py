@@ -36,6 +36,7 @@ from deployer.model.detect import detect
 from deployer.model.errors import ModelError, ParityError
 from deployer.model.from_onnx import read_proto
 from deployer.model.manifest import check_manifest
+from deployer.model.pickles import pickle_evidence
 from deployer.model.parity import StageReport, Tolerance, compare
 from deployer.model.safety import (
     DEFAULT_SIZE_BUDGET, PICKLE_SUFFIXES, check_external_data, check_size_budget,
@@ -139,6 +140,10 @@ def convert(
             raise ConfigError(f"{flag} must be a finite number >= 0, got {value}")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder for model.onnx and manifest.json")
+    if isinstance(source, (str, Path)) and Path(source).is_file() and not trust_pickle:
+        evidence = pickle_evidence(Path(source))  # from the bytes, before any loader, whatever name or framework
+        if evidence:
+            refuse_untrusted_pickle(Path(source), evidence)
     fw = detect(source, framework)
     raw = read_sample(sample) if sample is not None else None
     worker = worker or Worker()
@@ -183,7 +188,7 @@ def _load(source: Any, fw: str, opts: SourceOptions) -> Converted:
     obj = source
     if path is not None:
         obj = _load_file(path, fw, opts)
-    actual = detect(obj) if fw == "sklearn" and path is not None else fw
+    actual = _framework_of_loaded(obj, path) if fw == "sklearn" and path is not None else fw
     if actual == "sklearn":
         from deployer.model.from_sklearn import convert_sklearn
 
@@ -199,12 +204,20 @@ def _load(source: Any, fw: str, opts: SourceOptions) -> Converted:
     return _load(obj, actual, opts)
 
 
+def _framework_of_loaded(obj: Any, path: Path) -> str:
+    try:
+        return detect(obj)
+    except ConfigError as exc:
+        raise ModelError(f"{path} loaded as a {type(obj).__module__}.{type(obj).__name__}, which is not a "
+                         "scikit-learn, PyTorch or Keras model; pass the file the model was saved to") from exc
+
+
 def _load_file(path: Path, fw: str, opts: SourceOptions) -> Any:
     if fw == "sklearn":
         from deployer.model.from_sklearn import load_sklearn_file
 
         if path.suffix.lower() in PICKLE_SUFFIXES | {""} and not opts.trust_pickle:
-            refuse_untrusted_pickle(path)
+            refuse_untrusted_pickle(path)  # named as a pickle but not one by content: still not loaded untrusted
         opts.progress(f"loading {path} (trusted pickle)" if opts.trust_pickle else f"loading {path}")
         return load_sklearn_file(path, opts)
     if fw == "torch":

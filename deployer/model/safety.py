@@ -9,7 +9,8 @@ resolves (symlinks followed, with `os.path.realpath`, which reads links but no f
 outside the folder holding the model.
 
 Pickle. joblib/pickle files run code from the file when loaded; they are loaded only when the
-caller says it trusts the file (`--trust-pickle`).
+caller says it trusts the file (`--trust-pickle`). Whether a file is one is decided from its
+bytes (`deployer.model.pickles`), never from its name.
 
 Size. A Lambda container image holds at most 10 GB; the base image with Python and the runtime
 takes part of that. The model must fit in the rest.
@@ -115,11 +116,13 @@ def check_external_data(model: Any, model_path: Path) -> list[Path]:
     return sorted(set(files.values()))
 
 
-def refuse_untrusted_pickle(path: Path) -> None:
+def refuse_untrusted_pickle(path: Path, evidence: str | None = None) -> None:
+    what = f"its content is {evidence}" if evidence else f"its name ends in {path.suffix}"
     raise UnsafeModelError(
-        f"{path} is a pickle-based file ({path.suffix}): loading it runs any code stored in it, so it is "
-        "refused by default. If you made this file or trust where it came from, pass --trust-pickle "
-        "(trust_pickle=True); otherwise convert it to ONNX (or save it with skops) where it was made"
+        f"{path} is a pickle-based file ({what}): loading it runs any code stored in it, so it is "
+        "refused by default, whatever its name or --framework. If you made this file or trust where it came "
+        "from, pass --trust-pickle (trust_pickle=True); otherwise convert it to ONNX (or save it with skops, "
+        "or the weights alone with torch.save(model.state_dict())) where it was made"
     )
 
 
