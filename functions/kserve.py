@@ -21,7 +21,7 @@ from functions.errors import BadRequest, UnsupportedMediaType
 from functions.http import Request, Response, binary_response, json_response
 from functions.inference import Timing, datatype_of, is_json, jsonable, read_json, run
 from functions.model import Model
-from functions.tensors import Limits, check, from_base64, from_bytes, from_json
+from functions.tensors import Limits, check, check_shared_dimensions, describe, from_base64, from_bytes, from_json
 
 __all__ = ["metadata", "infer"]
 
@@ -41,13 +41,15 @@ def metadata(model: Model) -> dict[str, Any]:
 
 def infer(model: Model, req: Request, limits: Limits, timing: Timing) -> Response:
     obj, binary = _read(req)
+    if "id" in obj and not isinstance(obj["id"], str):
+        raise BadRequest(f"'id' must be a string (it is echoed in the answer), got {describe(obj['id'])}")
     feeds = _inputs(model, obj, binary, limits)
     names, binary_out = _outputs(model, obj)
     results = run(model, feeds, names, timing)
     out_names = names or [t.name for t in model.outputs]
     answer: dict[str, Any] = {"model_name": model.name, "model_version": model.version}
     if "id" in obj:
-        answer["id"] = obj["id"]
+        answer["id"] = obj["id"]  # a string: checked before inference
     outputs: list[dict[str, Any]] = []
     chunks: list[bytes] = []
     for name, value in zip(out_names, results):
@@ -116,22 +118,23 @@ def _inputs(model: Model, obj: dict[str, Any], binary: memoryview | None, limits
         name = tensor.get("name")
         spec = model.input(name) if isinstance(name, str) else None
         if spec is None:
-            raise BadRequest(f"inputs[{index}]: unknown input {name!r}; the model takes {_signature(model)}")
+            raise BadRequest(f"inputs[{index}]: unknown input {describe(name)}; the model takes {_signature(model)}")
         where = f"input '{name}'"
         if name in feeds:
             raise BadRequest(f"{where} is given twice")
         if tensor.get("datatype") != spec.datatype:
-            raise BadRequest(f"{where}: expected datatype {spec.datatype}, got {tensor.get('datatype')!r}")
+            raise BadRequest(f"{where}: expected datatype {spec.datatype}, got {describe(tensor.get('datatype'))}")
         shape = tensor.get("shape")
-        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-            raise BadRequest(f"{where}: 'shape' must be a list of non-negative integers, got {shape!r}")
+        if not isinstance(shape, list) or len(shape) > 32 or not all(type(d) is int and 0 <= d < 2**40 for d in shape):
+            raise BadRequest(f"{where}: 'shape' must be a list of non-negative integers (one per dimension), "
+                             f"got {_shape_words(shape)}")
         params = tensor.get("parameters")
         size = params.get("binary_data_size") if isinstance(params, dict) else None
         if size is not None:
             if binary is None:
                 raise BadRequest(f"{where}: binary_data_size given but the request has no binary part")
             if type(size) is not int or size < 0 or offset + size > len(binary):
-                raise BadRequest(f"{where}: binary_data_size {size!r} runs past the {len(binary)} binary bytes")
+                raise BadRequest(f"{where}: binary_data_size {describe(size)} runs past the {len(binary)} binary bytes")
             arr = from_bytes(spec, binary[offset : offset + size], where)
             offset += size
         elif "data" not in tensor:
@@ -141,6 +144,7 @@ def _inputs(model: Model, obj: dict[str, Any], binary: memoryview | None, limits
         else:
             arr = from_json(spec, tensor["data"], where)
         feeds[name] = check(spec, arr, shape, limits, where)
+    check_shared_dimensions(model.inputs, feeds)
     if binary is not None and offset != len(binary):
         raise BadRequest(f"{len(binary) - offset} bytes of binary data are not claimed by any input")
     for spec in model.inputs:
@@ -163,7 +167,7 @@ def _outputs(model: Model, obj: dict[str, Any]) -> tuple[list[str] | None, set[s
     for index, item in enumerate(wanted):
         name = item.get("name") if isinstance(item, dict) else None
         if name not in known:
-            raise BadRequest(f"outputs[{index}]: unknown output {name!r}; the model has {known}")
+            raise BadRequest(f"outputs[{index}]: unknown output {describe(name)}; the model has {known}")
         names.append(name)
         item_params = item.get("parameters")
         if all_binary or (isinstance(item_params, dict) and item_params.get("binary_data") is True):
@@ -177,6 +181,15 @@ def _object_bytes(arr: np.ndarray) -> bytes:
         raw = item if isinstance(item, bytes) else str(item).encode()
         parts.append(len(raw).to_bytes(4, "little") + raw)
     return b"".join(parts)
+
+
+def _shape_words(shape: object) -> str:
+    if isinstance(shape, list):
+        bad = next((d for d in shape if not (type(d) is int and 0 <= d < 2**40)), None)
+        if len(shape) > 32:
+            return f"{len(shape)} dimensions (at most 32)"
+        return f"a list holding {describe(bad)}"
+    return describe(shape)
 
 
 def _signature(model: Model) -> str:

@@ -37,14 +37,18 @@ class TensorInfo:
     """One input or output of the signature. (Plain slotted classes here, not dataclasses:
     building dataclasses costs ~3 ms of cold start, bench/RESULTS.md.)"""
 
-    __slots__ = ("name", "datatype", "shape", "dtype", "wire_shape")
+    __slots__ = ("name", "datatype", "shape", "dtype", "wire_shape", "symbols")
 
-    def __init__(self, name: str, datatype: str, shape: tuple[int | None, ...], dtype: np.dtype[Any] | None) -> None:
+    def __init__(self, name: str, datatype: str, shape: tuple[int | None, ...], dtype: np.dtype[Any] | None,
+                 symbols: tuple[str | None, ...] = ()) -> None:
         self.name = name
         self.datatype = datatype  # KServe v2 name: FP32, INT64, ...
         self.shape = shape  # None = dynamic dimension
         self.dtype = dtype  # None for BYTES (object arrays)
         self.wire_shape = [-1 if d is None else d for d in shape]
+        # The name of each named dynamic dimension ("batch"), else None: inputs that share a name
+        # must agree on its size, which onnxruntime checks late (a 500) or not at all (broadcast).
+        self.symbols = symbols or tuple(None for _ in shape)
 
     def describe(self) -> str:
         return f"{self.name} ({self.datatype} {self.wire_shape})"
@@ -188,8 +192,10 @@ def _hash_all(expected: list[tuple[str, str]], out: dict[str, str]) -> None:
 
 def _info(arg: Any) -> TensorInfo:
     datatype, dtype = ORT_TO_DATATYPE.get(arg.type, ("BYTES", None))
-    shape = tuple(d if isinstance(d, int) and d >= 0 else None for d in (arg.shape or ()))
-    return TensorInfo(name=arg.name, datatype=datatype, shape=shape, dtype=dtype)
+    dims = arg.shape or ()
+    shape = tuple(d if isinstance(d, int) and d >= 0 else None for d in dims)
+    symbols = tuple(d if isinstance(d, str) and d else None for d in dims)
+    return TensorInfo(name=arg.name, datatype=datatype, shape=shape, dtype=dtype, symbols=symbols)
 
 
 def _first_line(exc: BaseException) -> str:

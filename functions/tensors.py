@@ -20,7 +20,8 @@ from functions.errors import BadRequest, PayloadTooLarge
 if TYPE_CHECKING:
     from functions.model import TensorInfo
 
-__all__ = ["ORT_TO_DATATYPE", "DATATYPE_TO_DTYPE", "Limits", "from_json", "from_bytes", "check"]
+__all__ = ["ORT_TO_DATATYPE", "DATATYPE_TO_DTYPE", "Limits", "from_json", "from_bytes", "check", "describe",
+           "check_shared_dimensions"]
 
 # KServe v2 datatype -> numpy dtype (little-endian, as the binary extension defines).
 DATATYPE_TO_DTYPE: dict[str, np.dtype[Any]] = {
@@ -70,11 +71,7 @@ class Limits:
 def from_json(spec: TensorInfo, data: Any, where: str) -> np.ndarray:
     """A nested or flat JSON list (already parsed) as an array of the input's dtype."""
     if spec.dtype is None:  # BYTES: strings
-        try:
-            arr = np.array(data, dtype=object)
-        except ValueError as exc:
-            raise BadRequest(f"{where}: {_ragged(exc)}") from exc
-        return arr
+        return _strings(data, len(spec.shape), where)
     try:
         arr = np.array(data)
     except ValueError as exc:
@@ -83,6 +80,9 @@ def from_json(spec: TensorInfo, data: Any, where: str) -> np.ndarray:
     if arr.dtype.kind not in _ACCEPTED_KINDS[target]:
         if arr.size == 0 and arr.dtype.kind == "f":
             return arr.astype(spec.dtype)
+        if target in "iu" and arr.dtype.kind in "fO" and _integral_beyond_int64(arr):
+            # JSON integers past 64 bits arrive as floats (orjson) or as a mix: a range error, not a type error
+            raise BadRequest(f"{where}: values out of range for {spec.datatype}")
         raise BadRequest(
             f"{where}: expected {_KIND_WORDS[target]} for datatype {spec.datatype}, "
             f"got {_describe_kind(arr)}"
@@ -92,6 +92,101 @@ def from_json(spec: TensorInfo, data: Any, where: str) -> np.ndarray:
         if arr.size and (arr.min() < info.min or arr.max() > info.max):
             raise BadRequest(f"{where}: values out of range for {spec.datatype}")
     return arr.astype(spec.dtype, copy=False)
+
+
+def _integral_beyond_int64(arr: np.ndarray) -> bool:
+    try:
+        values = arr.astype(np.float64) if arr.dtype.kind == "O" else arr
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return bool(np.isfinite(values).all() and (values == np.trunc(values)).all()
+                and (np.abs(values) >= 2.0**63).any())
+
+
+def _strings(data: Any, rank: int, where: str) -> np.ndarray:
+    """A JSON string tensor, checked whole before onnxruntime sees it.
+
+    onnxruntime reads an object array's elements as strings without checking them: a nested
+    list or a number there crashed the process (a segfault, answered as a 502, then a cold
+    start). So the nesting is walked level by level (no recursion: a client controls the
+    depth), the depth may be at most the input's rank (or 1, a flat list to reshape), every
+    level must be rectangular, and every element must be a JSON string.
+    """
+    if isinstance(data, str):
+        return np.array(data, dtype=object)
+    if not isinstance(data, list):
+        raise BadRequest(f"{where}: expected a list of strings for datatype BYTES, got {describe(data)}")
+    dims: list[int] = []
+    level: list[Any] = [data]
+    while level and isinstance(level[0], list):
+        if len(dims) >= max(rank, 1):
+            raise BadRequest(f"{where}: strings nested {len(dims) + 1} lists deep, deeper than the input's "
+                             f"rank {rank}; send a flat list with 'shape', or one list level per dimension")
+        size = len(level[0])
+        following: list[Any] = []
+        for index, item in enumerate(level):
+            if not isinstance(item, list) or len(item) != size:
+                got = f"a list of {len(item)}" if isinstance(item, list) else describe(item)
+                raise BadRequest(f"{where}: not a regular (rectangular) array: element "
+                                 f"{_path(index, dims)} is {got} where a list of {size} was expected")
+            following.extend(item)
+        dims.append(size)
+        level = following
+    for index, item in enumerate(level):
+        if type(item) is not str:
+            raise BadRequest(f"{where}: element {_path(index, dims)} is {describe(item)}; a BYTES tensor "
+                             "takes JSON strings (or, in the binary extension, length-prefixed UTF-8 bytes)")
+    arr = np.empty(len(level), dtype=object)
+    arr[:] = level
+    return arr.reshape(dims)
+
+
+def _path(flat: int, dims: list[int]) -> str:
+    """`[i][j]...` of the `flat`-th element of an array of shape `dims`."""
+    if not dims:
+        return "[0]" if flat == 0 else f"#{flat}"
+    return "".join(f"[{int(i)}]" for i in np.unravel_index(flat, dims))
+
+
+def describe(value: Any) -> str:
+    """What a client sent, in words, without recursing into it (it may be nested 1,000 deep)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {'true' if value else 'false'}"
+    if isinstance(value, (int, float)):
+        text = repr(value)
+        return f"the number {text if len(text) <= 24 else text[:21] + '...'}"
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 40 else f"{value[:40]!r}..."
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return f"an object with {len(value)} keys"
+    return f"a {type(value).__name__}"
+
+
+def check_shared_dimensions(specs: tuple[TensorInfo, ...], feeds: dict[str, np.ndarray]) -> None:
+    """Inputs that name the same dynamic dimension ("batch") must agree on its size.
+
+    onnxruntime checks this late (a 500 with its internals) or not at all (1 and 2 rows
+    broadcast silently), so it is checked here, with both inputs named.
+    """
+    seen: dict[str, tuple[int, str, int]] = {}
+    for spec in specs:
+        arr = feeds.get(spec.name)
+        if arr is None:
+            continue
+        for axis, symbol in enumerate(spec.symbols):
+            if symbol is None or axis >= arr.ndim:
+                continue
+            size = int(arr.shape[axis])
+            first = seen.setdefault(symbol, (size, spec.name, axis))
+            if first[0] != size:
+                raise BadRequest(
+                    f"inputs '{first[1]}' and '{spec.name}' share the dimension '{symbol}' (axis {first[2]} and "
+                    f"axis {axis}) but have sizes {first[0]} and {size}; send the same number of rows to both"
+                )
 
 
 def from_bytes(spec: TensorInfo, raw: bytes | memoryview, where: str) -> np.ndarray:
@@ -127,9 +222,15 @@ def _bytes_elements(raw: bytes | memoryview, where: str) -> np.ndarray:
         pos += 4
         if pos + size > len(view):
             raise BadRequest(f"{where}: BYTES element of {size} bytes runs past the data")
-        items.append(bytes(view[pos : pos + size]))
+        try:  # the model's string tensor takes text: bytes would reach it as "b'...'"
+            items.append(str(view[pos : pos + size], "utf-8"))
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"{where}: BYTES element {len(items)} is not valid UTF-8 (byte {exc.start}); "
+                             "string inputs take UTF-8 text") from exc
         pos += size
-    return np.array(items, dtype=object)
+    arr = np.empty(len(items), dtype=object)
+    arr[:] = items
+    return arr
 
 
 def check(spec: TensorInfo, arr: np.ndarray, shape: list[int] | None, limits: Limits, where: str) -> np.ndarray:

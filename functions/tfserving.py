@@ -17,7 +17,7 @@ from functions.errors import BadRequest
 from functions.http import Request, Response, json_response
 from functions.inference import Timing, jsonable, read_json, run
 from functions.model import Model, TensorInfo
-from functions.tensors import Limits, check, from_json
+from functions.tensors import Limits, check, check_shared_dimensions, describe, from_json
 
 __all__ = ["status", "metadata", "predict"]
 
@@ -62,6 +62,7 @@ def predict(model: Model, req: Request, limits: Limits, timing: Timing) -> Respo
         )
     feeds = _rows(model, obj["instances"]) if has_rows else _columns(model, obj["inputs"])
     feeds = {name: check(model.input(name), arr, None, limits, f"input '{name}'") for name, arr in feeds.items()}  # type: ignore[arg-type]
+    check_shared_dimensions(model.inputs, feeds)
     results = run(model, feeds, None, timing)
     names = [t.name for t in model.outputs]
     if has_cols:
@@ -88,7 +89,7 @@ def _rows(model: Model, instances: Any) -> dict[str, np.ndarray]:
             raise BadRequest(f"instances[{index}] must be an object keyed by input name: {_names(model)}")
         unknown = set(instance) - set(columns)
         if unknown:
-            raise BadRequest(f"instances[{index}]: unknown input {sorted(unknown)[0]!r}; the model takes {_names(model)}")
+            raise BadRequest(f"instances[{index}]: unknown input {describe(sorted(unknown)[0])}; the model takes {_names(model)}")
         for name, column in columns.items():
             if name not in instance:
                 raise BadRequest(f"instances[{index}]: missing input '{name}'")
@@ -104,7 +105,7 @@ def _columns(model: Model, inputs: Any) -> dict[str, np.ndarray]:
         return {specs[0].name: from_json(specs[0], inputs, f"input '{specs[0].name}'")}
     unknown = set(inputs) - {t.name for t in specs}
     if unknown:
-        raise BadRequest(f"unknown input {sorted(unknown)[0]!r}; the model takes {_names(model)}")
+        raise BadRequest(f"unknown input {describe(sorted(unknown)[0])}; the model takes {_names(model)}")
     for t in specs:
         if t.name not in inputs:
             raise BadRequest(f"missing input '{t.name}'")
