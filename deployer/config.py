@@ -15,6 +15,9 @@ or command line), the key path, what is wrong, and an example of a right value:
 
     deployer.toml: memory_mb: must be less than or equal to 10240 (got 20000); e.g. memory_mb = 1024
 
+Integer and number settings refuse booleans by name (TOML `true` is not 1, whatever pydantic's lax
+mode thinks): `deployer.toml: memory_mb: expected an integer, got a boolean (true); e.g. ...`.
+
 Values that depend on the model (the name, and the stack and repository names made from it)
 stay None here and are filled in by `DeployConfig.for_model` from the manifest's name.
 """
@@ -27,9 +30,10 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from deployer.errors import ConfigError
 
@@ -110,6 +114,24 @@ _IMAGE_REF = r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$"
 _NAMESPACE = r"^[A-Za-z0-9._/#:-][A-Za-z0-9._/#: -]{0,254}$"
 
 
+def _refuse_bool_int(value: Any) -> Any:
+    if isinstance(value, bool):  # bool is an int subclass: pydantic would take true as 1
+        raise PydanticCustomError("int_from_bool", "expected an integer, got a boolean")
+    return value
+
+
+def _refuse_bool_number(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_from_bool", "expected a number, got a boolean")
+    return value
+
+
+# Integer and number settings: `memory_mb = true` is a mistake to name, not 1 to range-check.
+# Strings still parse ("1024" from an environment variable).
+Int = Annotated[int, BeforeValidator(_refuse_bool_int)]
+Number = Annotated[float, BeforeValidator(_refuse_bool_number)]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -117,14 +139,14 @@ class _Section(BaseModel):
 class ThrottleConfig(_Section):
     """Stage-wide API Gateway throttling, in every auth mode (and the usage plan's with api_key)."""
 
-    rate: float = Field(100.0, gt=0, le=10000, examples=[100])
-    burst: int = Field(200, ge=0, le=5000, examples=[200])
+    rate: Number = Field(100.0, gt=0, le=10000, examples=[100])
+    burst: Int = Field(200, ge=0, le=5000, examples=[200])
 
 
 class QuotaConfig(_Section):
     """The usage plan quota per API key (auth = "api_key" only)."""
 
-    limit: int = Field(ge=1, examples=[100000])
+    limit: Int = Field(ge=1, examples=[100000])
     period: Literal["DAY", "WEEK", "MONTH"] = Field("MONTH", examples=["MONTH"])
 
 
@@ -140,8 +162,8 @@ class ApiConfig(_Section):
 class AlarmsConfig(_Section):
     """Thresholds of the alarms that roll a deployment back."""
 
-    error_rate_percent: float = Field(5.0, gt=0, le=100, examples=[5])
-    p99_latency_ms: int = Field(1000, ge=1, le=900_000, examples=[1000])
+    error_rate_percent: Number = Field(5.0, gt=0, le=100, examples=[5])
+    p99_latency_ms: Int = Field(1000, ge=1, le=900_000, examples=[1000])
 
 
 class DeploymentConfig(_Section):
@@ -162,18 +184,18 @@ class DeployConfig(_Section):
     name: str | None = Field(None, pattern=_NAME, examples=["iris"])
     stack_name: str | None = Field(None, pattern=_STACK, examples=["onnx-iris"])
     region: str | None = Field(None, pattern=_REGION, examples=["us-east-1"])
-    memory_mb: int = Field(1024, ge=128, le=10240, examples=[1024])
-    timeout_s: int = Field(API_GATEWAY_TIMEOUT_S, ge=1, le=900, examples=[29])
+    memory_mb: Int = Field(1024, ge=128, le=10240, examples=[1024])
+    timeout_s: Int = Field(API_GATEWAY_TIMEOUT_S, ge=1, le=900, examples=[29])
     architecture: Literal["x86_64", "arm64"] = Field("x86_64", examples=["arm64"])
-    ephemeral_storage_mb: int = Field(512, ge=512, le=10240, examples=[512])
-    provisioned_concurrency: int | None = Field(None, ge=1, le=10000, examples=[2])
-    reserved_concurrency: int | None = Field(None, ge=1, le=10000, examples=[10])
-    log_retention_days: int = Field(30, examples=[30])
+    ephemeral_storage_mb: Int = Field(512, ge=512, le=10240, examples=[512])
+    provisioned_concurrency: Int | None = Field(None, ge=1, le=10000, examples=[2])
+    reserved_concurrency: Int | None = Field(None, ge=1, le=10000, examples=[10])
+    log_retention_days: Int = Field(30, examples=[30])
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO", examples=["INFO"])
     metrics_namespace: str = Field("OnnxLambda", pattern=_NAMESPACE, examples=["OnnxLambda"])
     # None: the handler uses every CPU the function has (MODEL_THREADS=0).
-    model_threads: int | None = Field(None, ge=1, le=64, examples=[2])
-    max_batch_size: int = Field(1024, ge=1, le=1_000_000, examples=[64])
+    model_threads: Int | None = Field(None, ge=1, le=64, examples=[2])
+    max_batch_size: Int = Field(1024, ge=1, le=1_000_000, examples=[64])
     api: ApiConfig = ApiConfig()
     deployment: DeploymentConfig = DeploymentConfig()
     image: ImageConfig = ImageConfig()
@@ -428,6 +450,8 @@ def _what_and_example(error: Any, loc: tuple[str, ...]) -> tuple[str, tuple[str,
         return f"unknown key; known keys here: {', '.join(known)}", None
     if kind == "missing":
         return "required key is missing", example
+    if kind in ("int_from_bool", "number_from_bool"):  # no "(got True)": the boolean is the point
+        return f"{error['msg']} ({_toml(error.get('input'))})", example
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         section = _model_at(loc)
         first = (*loc, next(iter(section.model_fields))) if section else loc

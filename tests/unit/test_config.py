@@ -247,3 +247,37 @@ def test_a_missing_project_folder_is_an_error(tmp_path: Path) -> None:
 def test_all_at_once_warns_that_alarms_cannot_roll_back() -> None:
     config = DeployConfig.model_validate({"deployment": {"type": "AllAtOnce"}})
     assert any("roll a bad version back" in warning for warning in config_warnings(config))
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ("memory_mb = true", "memory_mb", "expected an integer, got a boolean (true); e.g. memory_mb = 1024"),
+        ("timeout_s = false", "timeout_s", "expected an integer, got a boolean (false); e.g. timeout_s = 29"),
+        ("provisioned_concurrency = true", "provisioned_concurrency", "expected an integer, got a boolean"),
+        ("model_threads = true", "model_threads", "expected an integer, got a boolean"),
+        ("log_retention_days = true", "log_retention_days", "expected an integer, got a boolean"),
+        ("[api.throttle]\nburst = true", "api.throttle.burst", "expected an integer, got a boolean"),
+        ("[api.throttle]\nrate = true", "api.throttle.rate", "expected a number, got a boolean (true); e.g. api.throttle.rate = 100"),
+        ('[api]\nauth = "api_key"\nquota = { limit = true }', "api.quota.limit", "expected an integer, got a boolean"),
+        ("[deployment.alarms]\np99_latency_ms = true", "deployment.alarms.p99_latency_ms", "expected an integer, got a boolean"),
+        ("[deployment.alarms]\nerror_rate_percent = false", "deployment.alarms.error_rate_percent", "expected a number, got a boolean"),
+    ],
+)
+def test_booleans_are_refused_for_numbers_not_range_checked_as_1_or_0(tmp_path: Path, text: str, key: str, expected: str) -> None:
+    write(tmp_path, "deployer.toml", text + "\n")
+    message = config_error(tmp_path)
+    assert message.startswith(f"{tmp_path / 'deployer.toml'}: {key}: {expected}")
+    assert "must be" not in message and "(got True)" not in message and "(got False)" not in message
+
+
+def test_a_boolean_from_the_command_line_is_refused_too(tmp_path: Path) -> None:
+    message = config_error(tmp_path, overrides={"memory_mb": True})
+    assert message == "command line: memory_mb: expected an integer, got a boolean (true); e.g. memory_mb = 1024"
+
+
+def test_integers_still_come_as_text_from_the_environment(tmp_path: Path) -> None:
+    config = load_config(tmp_path, environ={"ONNX_LAMBDA_MEMORY": "2048", "ONNX_LAMBDA_THROTTLE_RATE": "5"})
+    assert config.memory_mb == 2048 and config.api.throttle.rate == 5.0
+    message = config_error(tmp_path, environ={"ONNX_LAMBDA_MEMORY": "true"})
+    assert message.startswith("environment variable ONNX_LAMBDA_MEMORY: memory_mb:") and "'true'" in message
