@@ -5,7 +5,10 @@ take the CLI down with it. So every step that hands a candidate model to onnx's 
 to onnxruntime runs here, in a child process. The protocol is tiny:
 
 - stdin: one JSON object ``{"step": ..., "reply": "/tmp/.../reply.json", ...}``;
-- the reply file: ``{"ok": true, ...}`` or ``{"ok": false, "error": "...", "type": "..."}``;
+- the reply file: ``{"ok": true, ...}`` or ``{"ok": false, "error": "...", "type": "..."}``,
+  serialized before anything is written and put in place with a rename, so it exists whole or
+  not at all (a crash leaves no half reply for the parent to misread); a reply that cannot be
+  serialized is a bug of this module, reported as ``"type": "WorkerProtocolError"``;
 - stderr: lines ``@@step <what>`` before each stage, so that when the process dies the parent
   can say which stage killed it; other stderr is kept for the error message.
 
@@ -16,6 +19,7 @@ onnxruntime, and nothing of the deployer but the package marker.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -204,8 +208,15 @@ def main() -> int:
         text = str(exc).strip() or type(exc).__name__
         reply = {"ok": False, "error": text[:2000], "type": type(exc).__name__,
                  "traceback": traceback.format_exc()[-4000:]}
-    with open(req["reply"], "w", encoding="utf-8") as fh:
-        json.dump(reply, fh)
+    try:
+        text = json.dumps(reply)
+    except (TypeError, ValueError) as exc:  # a value of ours that JSON cannot hold: our bug
+        text = json.dumps({"ok": False, "type": "WorkerProtocolError",
+                           "error": f"the reply to step {req.get('step')!r} cannot be serialized: {exc}"})
+    partial = req["reply"] + ".partial"
+    with open(partial, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(partial, req["reply"])
     return 0
 
 

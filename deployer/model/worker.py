@@ -4,12 +4,24 @@
 it can end into either a reply dict or a `ModelError` that names the model and the stage:
 a reply with an error, a crash by a signal (segfault, abort), a non-zero exit, a time-out.
 The command line of the child is injectable, so tests can stand in a child that crashes.
+
+The child's output is bytes from C++ as much as from Python: onnxruntime logs a model's own
+strings (attribute values, node names) as they are, so a model holding b"\xff\xfe" makes the
+child print bytes that are not UTF-8. Child output is decoded with errors="replace" (and the
+terminal's colour escapes stripped) and only ever quoted in messages: never a UnicodeDecodeError.
+
+A reply file that exists but is not the protocol's (not JSON, not an object with a boolean
+"ok", or the child's own report that it could not serialize its answer) is a bug of the
+deployer, not a problem of the model: `WorkerProtocolError`, which is deliberately not a
+`DeployerError`, so the CLI keeps its traceback. A missing reply stays what it is, a checker
+that died or exited without answering (`ModelCrashError`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,7 +34,7 @@ import numpy as np
 
 from deployer.model.errors import ModelCrashError, ModelError
 
-__all__ = ["Worker", "save_arrays", "load_arrays"]
+__all__ = ["Worker", "WorkerProtocolError", "save_arrays", "load_arrays"]
 
 STEP_WORDS = {
     "check": "checking the model",
@@ -33,6 +45,13 @@ STEP_WORDS = {
     "latency": "measuring latency",
 }
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # onnxruntime colours its log lines on a terminal
+_ORT_PREFIX = re.compile(r"^[0-9-]+ [0-9:.]+ \[[A-Z]:onnxruntime:[^\]]*\] ")  # "2026-... [E:onnxruntime:, x.cc:1 f] "
+PROTOCOL_ERROR_TYPE = "WorkerProtocolError"  # the child's `type` for a reply it could not serialize
+
+
+class WorkerProtocolError(RuntimeError):
+    """The checking process answered outside the protocol: a bug of the deployer, not of the model."""
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Path:
@@ -67,11 +86,12 @@ class Worker:
             reply_path = Path(tmp) / "reply.json"
             request = {"step": step, "model": str(model), "reply": str(reply_path), **params}
             try:
-                proc = subprocess.run(self.argv, input=json.dumps(request, default=str), text=True,
+                proc = subprocess.run(self.argv, input=json.dumps(request, default=str).encode(),
                                       capture_output=True, env=self.env, timeout=self.timeout)
             except subprocess.TimeoutExpired as exc:
                 raise ModelError(f"{what} {model} took longer than {self.timeout:.0f} s and was stopped") from exc
-            stage, noise = _stages(proc.stderr)
+            stderr = _text(proc.stderr)
+            stage, noise = _stages(stderr)
             if proc.returncode < 0:
                 raise ModelCrashError(
                     f"onnxruntime crashed ({_signal_name(-proc.returncode)}) while {what} {model}, at the stage "
@@ -79,16 +99,64 @@ class Worker:
                     + (f". Last output: {noise}" if noise else "")
                 )
             try:
-                reply = json.loads(reply_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
+                raw = reply_path.read_bytes()
+            except OSError as exc:
                 raise ModelCrashError(
                     f"the checking process exited with code {proc.returncode} while {what} {model}, at the stage "
                     f"'{stage or step}', without an answer" + (f". Last output: {noise}" if noise else "")
                 ) from exc
-        if not reply.get("ok"):
-            raise ModelError(f"{what} {model} failed at the stage '{stage or step}': "
-                             f"{reply.get('type', 'Error')}: {_first_lines(reply.get('error', ''))}")
+            reply = _parse_reply(raw, step, model, proc.returncode, noise)
+        if not reply["ok"]:
+            if reply.get("type") == PROTOCOL_ERROR_TYPE:
+                raise WorkerProtocolError(_protocol_message(step, model, _text_of(reply.get("error")), noise))
+            kind = _text_of(reply.get("type", "Error"))
+            detail = f"{kind}: {_first_lines(_text_of(reply.get('error')))}"
+            if kind == "UnicodeDecodeError" and noise:  # noise: there is a line to quote
+                # onnxruntime's message held the model's non-UTF-8 bytes, so Python could not even
+                # build it; its own log line on stderr (decoded with replacement) says what it was
+                detail = f"onnxruntime's message holds bytes that are not UTF-8 (the model's own strings): {_ort_line(stderr)}"
+            raise ModelError(f"{what} {model} failed at the stage '{stage or step}': {detail}")
         return reply
+
+
+def _text(data: bytes) -> str:
+    """Child output as text, whatever bytes the model made it print."""
+    return _ANSI.sub("", data.decode("utf-8", errors="replace"))
+
+
+def _text_of(value: Any) -> str:
+    """A reply field as printable text: lone surrogates (from undecodable model strings) replaced."""
+    text = value if isinstance(value, str) else str(value)
+    return text.encode("utf-8", errors="replace").decode("utf-8")
+
+
+def _parse_reply(raw: bytes, step: str, model: Path | str, code: int, noise: str) -> dict[str, Any]:
+    """The reply file's object, or WorkerProtocolError saying how it breaks the protocol."""
+    try:
+        reply = json.loads(raw.decode("utf-8", errors="replace"))
+    except ValueError as exc:
+        problem = f"its reply is not JSON ({exc}; {len(raw)} bytes, exit code {code})"
+        raise WorkerProtocolError(_protocol_message(step, model, problem, noise)) from exc
+    if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
+        shape = type(reply).__name__ if not isinstance(reply, dict) else f"an object without a boolean 'ok' (keys: {sorted(reply)[:8]})"
+        raise WorkerProtocolError(_protocol_message(step, model, f"its reply is {shape}, exit code {code}", noise))
+    return reply
+
+
+def _protocol_message(step: str, model: Path | str, problem: str, noise: str) -> str:
+    return (
+        f"bug in the deployer's worker protocol (not a problem of the model, nor a crash of the checker): "
+        f"the checking process for step '{step}' on {model}: {_first_lines(problem)}; please report it"
+        + (f". Last output: {noise}" if noise else "")
+    )
+
+
+def _ort_line(stderr: str, limit: int = 500) -> str:
+    """The last line of stderr without onnxruntime's timestamp and source location; its end kept
+    when long (onnxruntime's reason comes last, after the C++ function's signature)."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith("@@step ")]
+    last = _ORT_PREFIX.sub("", lines[-1]) if lines else ""
+    return last if len(last) <= limit else "…" + last[-limit:]
 
 
 def _stages(stderr: str) -> tuple[str | None, str]:
