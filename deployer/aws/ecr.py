@@ -5,22 +5,51 @@ go up through the registry API that `docker push` uses underneath: InitiateLayer
 UploadLayerPart (in the part size the registry asks for), CompleteLayerUpload; then PutImage
 with the manifest. BatchCheckLayerAvailability says which blobs the registry already has, so
 only the others are sent.
+
+Repository settings. A repository the deployer creates has immutable tags and scan on push. An
+existing one (made by hand, by another tool, or before) may have neither, and a push into it used
+to proceed silently. `repository_fixes(name, tag)` (describe calls only, for the planner) returns
+one `RepositoryFix` per setting that falls short, each with a one-line warning, the call that fixes
+it (`set_tag_mutability` / `set_scan_on_push`, for the executor) and the same fix as an AWS CLI
+command for whoever prefers to run it:
+- tag mutability: the push writes exactly one tag per image, `sha256-<hex>` of the image
+  manifest's own digest (deploy/artifact.py), and never moves or re-uses one: a second push of
+  the same content puts the same manifest under the same tag (ECR: ImageAlreadyExists, taken as
+  done). So IMMUTABLE is compatible with the push; it is incompatible only with other tools that
+  move a tag such as `latest` in the same repository, which the warning says, naming the gentler
+  alternative (MUTABLE_WITH_EXCLUSION with the filter `sha256-*`: only our tags frozen). The
+  *_WITH_EXCLUSION modes are judged by whether their filters cover the tag being pushed.
+- scanning: covered when a registry-level scanning rule (GetRegistryScanningConfiguration:
+  SCAN_ON_PUSH or CONTINUOUS_SCAN, basic or enhanced) matches the repository, which overrides
+  the repository's own flag; otherwise by the repository's `scanOnPush`. When the registry
+  configuration cannot be read (no ecr:GetRegistryScanningConfiguration permission), the
+  repository's flag decides.
+Whether to apply the fixes or only warn is the caller's decision: the repository may be shared.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+import re
+import shlex
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, BinaryIO
 
 from deployer.aws._call import call
 from deployer.aws.errors import AwsError
 
-__all__ = ["Repository", "Ecr", "LAYER_CHECK_BATCH"]
+__all__ = ["Repository", "RepositoryFix", "Ecr", "LAYER_CHECK_BATCH", "DIGEST_TAG_FILTER", "repository_fixes"]
 
 # BatchCheckLayerAvailability takes at most 100 digests per call.
 LAYER_CHECK_BATCH = 100
 DEFAULT_PART_SIZE = 10 * 1024 * 1024
+
+
+# The push's tags are `sha256-<64 hex>` (deploy/artifact.py); this wildcard covers them all.
+DIGEST_TAG_FILTER = "sha256-*"
+# Registry-level scanning frequencies under which a pushed image gets scanned.
+_SCANNED_ON_PUSH = frozenset({"SCAN_ON_PUSH", "CONTINUOUS_SCAN"})
 
 
 @dataclass(frozen=True)
@@ -31,6 +60,21 @@ class Repository:
     registry_id: str
     tag_mutability: str
     scan_on_push: bool
+    tag_exclusion_filters: tuple[str, ...] = ()  # wildcard filters of the *_WITH_EXCLUSION modes
+
+
+@dataclass(frozen=True)
+class RepositoryFix:
+    """One setting of an existing repository that falls short, and how to fix it."""
+
+    setting: str  # "imageTagMutability" | "scanOnPush"
+    warning: str  # one line: what is set, why it matters for the pushed image
+    method: str  # the `Ecr` method that fixes it
+    params: Mapping[str, Any] = field(default_factory=dict)
+    command: str = ""  # the same fix as an AWS CLI command
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
 
 
 class Ecr:
@@ -47,6 +91,31 @@ class Ecr:
                 return None
             raise
         return _repository(answer["repositories"][0])
+
+    def registry_scans(self, repository: str) -> bool | None:
+        """Whether a registry-level scanning rule scans `repository`'s images on push; None when
+        the registry configuration cannot be read (permission), so the repository flag decides."""
+        try:
+            answer = call(self._client, "get_registry_scanning_configuration")
+        except AwsError as exc:
+            if exc.code in ("AccessDeniedException", "AccessDenied", "UnsupportedOperation"):
+                return None
+            raise
+        for rule in (answer.get("scanningConfiguration") or {}).get("rules") or []:
+            if rule.get("scanFrequency") in _SCANNED_ON_PUSH and any(
+                _wildcard(f.get("filter", ""), repository) for f in rule.get("repositoryFilters") or []
+            ):
+                return True
+        return False
+
+    def repository_fixes(self, name: str, tag: str) -> list[RepositoryFix]:
+        """What falls short in the existing repository `name` for pushing `tag` (describe calls
+        only; [] when the repository does not exist: `create_repository` sets both)."""
+        repository = self.describe_repository(name)
+        if repository is None:
+            return []
+        registry = None if repository.scan_on_push else self.registry_scans(name)
+        return repository_fixes(repository, tag, registry_scans=registry)
 
     def available_layers(self, repository: str, digests: Sequence[str]) -> set[str]:
         """The digests among `digests` the repository already holds."""
@@ -152,8 +221,81 @@ class Ecr:
             raise
         return str(answer["image"]["imageId"].get("imageDigest") or "") or None
 
+    def set_tag_mutability(self, name: str, mutability: str, exclusion_filters: Sequence[str] = ()) -> None:
+        """PutImageTagMutability; `exclusion_filters` (wildcards) for the *_WITH_EXCLUSION modes."""
+        params: dict[str, Any] = {"repositoryName": name, "imageTagMutability": mutability}
+        if exclusion_filters:
+            params["imageTagMutabilityExclusionFilters"] = [
+                {"filterType": "WILDCARD", "filter": f} for f in exclusion_filters
+            ]
+        call(self._client, "put_image_tag_mutability", **params)
+
+    def set_scan_on_push(self, name: str) -> None:
+        call(self._client, "put_image_scanning_configuration", repositoryName=name,
+             imageScanningConfiguration={"scanOnPush": True})  # fmt: skip
+
     def delete_repository(self, name: str, *, force: bool) -> None:
         call(self._client, "delete_repository", repositoryName=name, force=force)
+
+
+def repository_fixes(repository: Repository, tag: str, *, registry_scans: bool | None = None) -> list[RepositoryFix]:
+    """The fixes `repository` needs before `tag` is pushed into it (see the module doc)."""
+    name = repository.name
+    fixes: list[RepositoryFix] = []
+    mutability = repository.tag_mutability
+    filters = repository.tag_exclusion_filters
+    covered = [f for f in filters if _wildcard(f, tag)]
+    cli = f"aws ecr put-image-tag-mutability --repository-name {name}"
+    if mutability == "MUTABLE":
+        fixes.append(RepositoryFix(
+            "imageTagMutability",
+            f"ECR repository {name} has mutable tags: whoever can push there can move {tag[:19]}… to other "
+            "content, which Lambda then runs. The push never moves a tag, so IMMUTABLE suits it; if other tools "
+            f"move tags such as 'latest' here, freeze only ours: MUTABLE_WITH_EXCLUSION, filter '{DIGEST_TAG_FILTER}'",
+            "set_tag_mutability", {"name": name, "mutability": "IMMUTABLE"},
+            f"{cli} --image-tag-mutability IMMUTABLE",
+        ))  # fmt: skip
+    elif mutability == "MUTABLE_WITH_EXCLUSION" and not covered:
+        keep = [*filters, DIGEST_TAG_FILTER]
+        fixes.append(RepositoryFix(
+            "imageTagMutability",
+            f"ECR repository {name} has mutable tags except {list(filters)}, which do not cover {tag[:19]}…: "
+            f"the pushed image's tag could be moved; add '{DIGEST_TAG_FILTER}' to the immutable exclusions",
+            "set_tag_mutability", {"name": name, "mutability": "MUTABLE_WITH_EXCLUSION", "exclusion_filters": keep},
+            f"{cli} --image-tag-mutability MUTABLE_WITH_EXCLUSION {_cli_filters(keep)}",
+        ))  # fmt: skip
+    elif mutability == "IMMUTABLE_WITH_EXCLUSION" and covered:
+        keep = [f for f in filters if f not in covered]
+        fixes.append(RepositoryFix(
+            "imageTagMutability",
+            f"ECR repository {name} has immutable tags, but its exclusions {covered} make {tag[:19]}… mutable: "
+            "the pushed image's tag could be moved; drop those exclusions",
+            "set_tag_mutability",
+            {"name": name, "mutability": "IMMUTABLE_WITH_EXCLUSION" if keep else "IMMUTABLE", "exclusion_filters": keep},
+            f"{cli} --image-tag-mutability "
+            + (f"IMMUTABLE_WITH_EXCLUSION {_cli_filters(keep)}" if keep else "IMMUTABLE"),
+        ))  # fmt: skip
+    if not repository.scan_on_push and registry_scans is not True:
+        fixes.append(RepositoryFix(
+            "scanOnPush",
+            f"ECR repository {name} does not scan images on push (nor does a registry scanning rule cover it): "
+            "known vulnerabilities in the image's packages would go unreported; turn scan on push on",
+            "set_scan_on_push", {"name": name},
+            f"aws ecr put-image-scanning-configuration --repository-name {name} "
+            "--image-scanning-configuration scanOnPush=true",
+        ))  # fmt: skip
+    return fixes
+
+
+def _cli_filters(filters: Sequence[str]) -> str:
+    return "--image-tag-mutability-exclusion-filters " + " ".join(
+        shlex.quote(f"filterType=WILDCARD,filter={f}") for f in filters
+    )
+
+
+def _wildcard(pattern: str, text: str) -> bool:
+    """ECR's WILDCARD filters: `*` matches any run of characters, nothing else is special."""
+    return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), text) is not None
 
 
 def _repository(data: dict[str, Any]) -> Repository:
@@ -164,6 +306,9 @@ def _repository(data: dict[str, Any]) -> Repository:
         registry_id=data["registryId"],
         tag_mutability=data.get("imageTagMutability", "MUTABLE"),
         scan_on_push=bool(data.get("imageScanningConfiguration", {}).get("scanOnPush")),
+        tag_exclusion_filters=tuple(
+            str(f.get("filter", "")) for f in data.get("imageTagMutabilityExclusionFilters") or []
+        ),
     )
 
 
