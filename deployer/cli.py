@@ -337,6 +337,7 @@ def main() -> None:
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (boto3's; else AWS_PROFILE or the default chain).")]
 RegionOpt = Annotated[str | None, typer.Option("--region", help="AWS region (else the config, AWS_REGION, the profile's).")]
 StackOpt = Annotated[str | None, typer.Option("--stack-name", help="CloudFormation stack (default: onnx-<model name>).")]
+TargetOpt = Annotated[str, typer.Option("--target", help="aws or local (default: aws when credentials, a profile or AWS_ENDPOINT_URL are set, else the local cloud).")]
 ProjectOpt = Annotated[Path, typer.Option("--project", help="Folder holding deployer.toml; .deployer/ state goes there.")]
 ModelArg = Annotated[Path, typer.Argument(help="A converted model folder (model.onnx + manifest.json) or a model file.")]
 
@@ -414,40 +415,23 @@ def push(
     image: Annotated[str | None, typer.Option("--image", help="Push this local Docker image instead of building one.")] = None,
     builder: Annotated[str, typer.Option(help="auto | image (the function image) | files (model + code layers; local target and emulators).")] = "auto",
     project: ProjectOpt = Path("."),
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Local target: keep serving after the smoke test (until Ctrl-C).")] = True,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", hidden=True, help="Kept for old scripts: the local cloud serves in the background either way.")] = True,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow converting pickle/joblib files.")] = False,
+    golden: Annotated[Path | None, typer.Option("--golden", help="Golden set (JSON: inputs, expected outputs and tolerances, or \"compare\": \"live\") checked before any traffic reaches the new version (default: the manifest's sample).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Deploy MODEL: image to ECR, CloudFormation change set, smoke test, URL. Without AWS credentials: the local target."""
+    """Deploy MODEL: image to ECR, CloudFormation change set, smoke test, URL. Without AWS credentials: the local cloud."""
     from deployer.deploy import run_push
 
     options = _deploy_options(model, project=project, target=target, profile=profile, region=region,
-                              stack_name=stack_name, image=image, builder=builder, serve=serve, trust_pickle=trust_pickle)  # fmt: skip
-    printed = False
-    serving = False
-
-    def function_output(line: str) -> None:
-        if serving:  # the function's log while it serves; during the push only the smoke test's verdict
-            _log_line(line)
-
-    def ready(result: Any, url: str) -> None:
-        nonlocal printed, serving
-        serving = True
-        summary = result.summary()
-        if as_json:
-            _emit_json(summary)
-        else:
-            _print_endpoint(summary, result.model)
-            err.print(f"[green]serving[/] {url} (Ctrl-C to stop)", highlight=False)
-        printed = True
-
-    result = _run(as_json, lambda: run_push(options, _DeployProgress(), ready=ready, output=function_output))
+                              stack_name=stack_name, image=image, builder=builder, serve=serve, trust_pickle=trust_pickle,
+                              golden=golden)  # fmt: skip
+    result = _run(as_json, lambda: run_push(options, _DeployProgress()))
     summary = result.summary()
-    if not printed:
-        if as_json:
-            _emit_json(summary)
-        else:
-            _print_endpoint(summary, result.model)
+    if as_json:
+        _emit_json(summary)
+    else:
+        _print_endpoint(summary, result.model)
     if summary["smoke_test"]["status"] == "failed":
         raise typer.Exit(1)
 
@@ -495,22 +479,32 @@ def status(
     region: RegionOpt = None,
     stack_name: StackOpt = None,
     project: ProjectOpt = Path("."),
+    target: TargetOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
-    """Stack state, function version and alias, image, URL."""
+    """What runs now, read from the live function and alias: versions and weights, images, models, URL."""
     from deployer.deploy import run_status
 
-    options = _deploy_options(model, project=project, target="aws", profile=profile, region=region, stack_name=stack_name)
+    options = _deploy_options(model, project=project, target=target, profile=profile, region=region, stack_name=stack_name)
     summary = _run(as_json, lambda: run_status(options))
     if as_json:
         _emit_json(summary)
         return
-    table = Table(title=f"{summary['stack']} ({summary['region']})", title_justify="left", show_header=False)
-    for key in ("status", "reason", "updated", "model", "model_version", "function_version", "alias", "image_uri", "url"):
+    table = Table(title=f"{summary['stack']} ({summary['region']}, {summary['target']} target)", title_justify="left",
+                  show_header=False)  # fmt: skip
+    for key in ("status", "reason", "updated", "alias", "function_version", "model", "model_version", "image_uri", "url"):
         if summary.get(key):
             table.add_row(key, str(summary[key]))
     table.add_row("versions", ", ".join(summary["versions"]) or "-")
     out.print(table)
+    if summary.get("routing"):
+        routing = Table(title=f"alias {summary.get('alias')}: traffic", title_justify="left")
+        for column in ("version", "share", "image", "model", "model version"):
+            routing.add_column(column)
+        for entry in summary["routing"]:
+            routing.add_row(entry["version"], f"{entry['weight']:.0%}", str(entry.get("image_digest") or entry.get("image_uri", ""))[:40],
+                            str(entry.get("model", "")), str(entry.get("model_version", "")))  # fmt: skip
+        out.print(routing)
 
 
 @app.command()
@@ -521,12 +515,13 @@ def rollback(
     region: RegionOpt = None,
     stack_name: StackOpt = None,
     project: ProjectOpt = Path("."),
+    target: TargetOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     """Move the function's alias back to the previous published version."""
     from deployer.deploy import run_rollback
 
-    options = _deploy_options(model, project=project, target="aws", profile=profile, region=region, stack_name=stack_name)
+    options = _deploy_options(model, project=project, target=target, profile=profile, region=region, stack_name=stack_name)
     summary = _run(as_json, lambda: run_rollback(options, to_version=to_version))
     if as_json:
         _emit_json(summary)
@@ -545,12 +540,13 @@ def delete(
     region: RegionOpt = None,
     stack_name: StackOpt = None,
     project: ProjectOpt = Path("."),
+    target: TargetOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     """Delete the stack (images are kept unless --images)."""
     from deployer.deploy import run_delete
 
-    options = _deploy_options(model, project=project, target="aws", profile=profile, region=region, stack_name=stack_name)
+    options = _deploy_options(model, project=project, target=target, profile=profile, region=region, stack_name=stack_name)
     summary = _run(as_json, lambda: run_delete(options, _DeployProgress(), images=images))
     if as_json:
         _emit_json(summary)
@@ -558,3 +554,92 @@ def delete(
     kept = "deleted" if summary["images_deleted"] else "kept"
     repo = f"; images in {summary['repository']} {kept}" if summary.get("repository") else ""
     out.print(f"stack {summary['stack']} deleted{repo}", highlight=False)
+
+
+# --------------------------------------------------------------------------- local: the project's local cloud
+
+local_app = typer.Typer(name="local", help="The project's local cloud: AWS (emulated) and every pushed stack, on 127.0.0.1.",
+                        no_args_is_help=True)  # fmt: skip
+app.add_typer(local_app)
+
+
+@local_app.command("up")
+def local_up(
+    project: ProjectOpt = Path("."),
+    port: Annotated[int, typer.Option("--port", help="Port of its AWS endpoint (0: a free one).")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the local cloud in the background (every command that needs it starts it too)."""
+    from deployer.errors import LocalRuntimeError
+    from deployer.local.cloud import client
+
+    def up() -> Any:
+        found = client.running(project)
+        if found is not None:
+            raise LocalRuntimeError(f"a local cloud already runs for {project.resolve()} (pid {found.pid}, AWS endpoint "
+                                    f"{found.emulator_url}); `python -m deployer local down` stops it")  # fmt: skip
+        if port:
+            _check_port_free(port)
+        return client.start(project, port=port)
+
+    info = _run(as_json, up)
+    summary = {"pid": info.pid, "emulator_url": info.emulator_url, "control_url": info.control_url, "state": str(info.state)}
+    if as_json:
+        _emit_json(summary)
+        return
+    out.print(f"local cloud up (pid {info.pid}): AWS endpoint {info.emulator_url}; state in {info.state}", highlight=False)
+
+
+@local_app.command("down")
+def local_down(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Stop the local cloud; its state stays under .deployer/ and comes back with `local up`."""
+    from deployer.local.cloud import client
+
+    stopped = _run(as_json, lambda: client.stop(project))
+    if as_json:
+        _emit_json({"stopped": stopped})
+        return
+    out.print("local cloud stopped" if stopped else "no local cloud runs for this project", highlight=False)
+
+
+@local_app.command("status")
+def local_status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Stacks of the local cloud: URLs, alias → versions and their share of traffic, images, models."""
+    from deployer.local.cloud import client
+
+    def read() -> dict[str, Any]:
+        info = client.running(project)
+        return {"running": False, "stacks": []} if info is None else {"running": True, **client.status(info)}
+
+    doc = _run(as_json, read)
+    if as_json:
+        _emit_json(doc)
+        return
+    if not doc["running"]:
+        out.print("no local cloud runs for this project (`python -m deployer local up`, or any push, starts it)")
+        return
+    out.print(f"local cloud (pid {doc['pid']}): AWS endpoint {doc['emulator_url']}", highlight=False)
+    table = Table(title="stacks", title_justify="left")
+    for column in ("stack", "url", "version", "share", "model", "model version", "image"):
+        table.add_column(column)
+    for stack in doc["stacks"]:
+        for entry in stack["versions"]:
+            table.add_row(stack["stack"], stack["url"], entry["version"], f"{entry['weight']:.0%}", str(entry.get("model", "")),
+                          str(entry.get("model_version", "")), str(entry.get("image_digest", ""))[:19])  # fmt: skip
+    out.print(table)
+
+
+def _check_port_free(port: int) -> None:
+    import errno
+    import socket
+
+    from deployer.errors import ConfigError
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} on 127.0.0.1 is already in use; choose another --port, or leave it "
+                                  "out for a free one") from exc
+            raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from exc

@@ -17,6 +17,7 @@ class Alias:
     function_version: str
     arn: str
     description: str = ""
+    weights: tuple[tuple[str, float], ...] = ()  # additional versions and their share (a traffic shift)
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,10 @@ class Lambda:
             if exc.code == "ResourceNotFoundException":
                 return None
             raise
+        weights = (answer.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
         return Alias(name=answer["Name"], function_version=str(answer["FunctionVersion"]), arn=answer.get("AliasArn", ""),
-                     description=answer.get("Description", "") or "")  # fmt: skip
+                     description=answer.get("Description", "") or "",
+                     weights=tuple(sorted((str(k), float(v)) for k, v in weights.items())))  # fmt: skip
 
     def versions(self, function: str) -> list[str]:
         """Published versions, oldest first ($LATEST left out)."""

@@ -4,29 +4,26 @@
     run_plan(options, progress, ...)      → PlanResult
     run_status / run_rollback / run_delete (options, ...) → dict
 
-Where a push goes (`options.target`):
+Where a verb goes (`options.target`, for push, plan, status, rollback and delete alike):
     aws     boto3's session: --profile, --region (else config, AWS_REGION, the profile), and
             AWS_ENDPOINT_URL when set (a moto server, for example)
-    local   the embedded local target (local_target.py)
+    local   the project's local cloud (deployer.local.cloud): started in the background when it
+            does not run, found again by every later command; no credentials or variables needed
     auto    aws when credentials, a profile or an endpoint are configured; else local, said in one line
 
-`environ`, `session_factory` and `local_factory` are injectable; the CLI passes none of them.
+`environ` and `session_factory` are injectable; the CLI passes neither.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import threading
 from collections.abc import Callable, Mapping
-from types import FrameType
 from typing import Any
 
 from deployer.aws.session import AwsSettings, connect, endpoint_from_env, has_credentials
 from deployer.config import load_config
 from deployer.deploy.artifact import BlobStore, default_cache_dir
 from deployer.deploy.context import Progress, PushOptions, Services, choose_builder
-from deployer.deploy.local_target import LocalTarget
 from deployer.deploy.manage import PlanResult, delete, preview, rollback, stack_name_for, status
 from deployer.deploy.push import PushResult, push
 from deployer.deploy.remote import aws_smoke
@@ -71,19 +68,37 @@ def aws_services(
     return Services.connect(connect(settings, session_factory=session_factory, environ=environ))
 
 
+def local_services(options: PushOptions, environ: Mapping[str, str] | None = None) -> tuple[Services, Any]:
+    """Services bound to the project's local cloud (started when it does not run), and its CloudInfo."""
+    import boto3
+
+    from deployer.aws.session import Aws
+    from deployer.deploy.compat import EndpointKind
+    from deployer.local.cloud import client
+    from deployer.local.cloud.daemon import LOCAL_CREDENTIAL
+
+    info = client.ensure(options.project, environ=dict(environ) if environ is not None else None)
+    session = boto3.session.Session(aws_access_key_id=LOCAL_CREDENTIAL, aws_secret_access_key=LOCAL_CREDENTIAL,
+                                    region_name=info.region)  # fmt: skip
+    aws = Aws(session=session, region=info.region, endpoint_url=info.emulator_url, profile=None, explicit_endpoint=True)
+    return Services.connect(aws, endpoint=EndpointKind("emulator", info.emulator_url), poll_s=0.05), info
+
+
+def _services(options: PushOptions, environ: Mapping[str, str] | None,
+              session_factory: Callable[..., Any] | None) -> tuple[Services, Any]:  # fmt: skip
+    if resolve_target(options, environ, session_factory) == "local":
+        return local_services(options, environ)
+    return aws_services(options, environ, session_factory), None
+
+
 def run_push(
     options: PushOptions,
     progress: Progress,
     *,
     environ: Mapping[str, str] | None = None,
     session_factory: Callable[..., Any] | None = None,
-    ready: Callable[[PushResult, str], None] | None = None,
-    stop: threading.Event | None = None,
-    local_factory: Callable[[], LocalTarget] | None = None,
-    output: Callable[[str], None] | None = None,
 ) -> PushResult:
-    """Push (api module doc). For the local target with `options.serve`, `ready(result, url)` is
-    called once the smoke test ran, then this blocks until `stop` is set, Ctrl-C or SIGTERM."""
+    """Push (api module doc). On the local target the cloud keeps serving after push returns."""
     target = resolve_target(options, environ, session_factory)
     store = BlobStore(default_cache_dir(dict(environ) if environ is not None else None) / "blobs")
     build_root = state_dir(options.project) / "build"
@@ -98,28 +113,26 @@ def run_push(
 
     if options.target == "auto":
         progress.info(LOCAL_NOTICE)
-    region = _region(options, environ)
-    local = local_factory() if local_factory is not None else LocalTarget(region=region, output=output)
-    with local:
-        assert local.services is not None
-        builder, source = choose_builder(image=options.image, store=store, allow_files=True, code_root=find_code_root,
-                                         build_root=build_root, mode=options.builder)  # fmt: skip
-        result = push(options, local.services, builder, target="local", smoke=local.smoke, progress=progress,
-                      image_source=source, environ=environ)  # fmt: skip
-        result.url = local.url or result.url
-        result.notes.append(f"AWS emulator (this process, until it exits): AWS_ENDPOINT_URL={local.emulator_url}")
-        if options.serve and result.smoke_test.status != "failed" and local.endpoint is not None:
-            if ready is not None:
-                ready(result, local.url)
-            event = stop or threading.Event()
-            restore = _stop_on_sigterm(event)
-            try:
-                local.serve(event)
-            except KeyboardInterrupt:
-                pass
-            finally:
-                restore()
+    from deployer.local.cloud.smoke import cloud_smoke
+
+    services, info = local_services(options, environ)
+    progress.info(("started " if info.started_now else "using ") + f"the local cloud (pid {info.pid}): AWS endpoint "
+                  f"{info.emulator_url}; `python -m deployer local down` stops it")  # fmt: skip
+    builder, source = choose_builder(image=options.image, store=store, allow_files=True, code_root=find_code_root,
+                                     build_root=build_root, mode=options.builder)  # fmt: skip
+    result = push(options, services, builder, target="local", smoke=cloud_smoke(info), progress=progress,
+                  image_source=source, environ=environ)  # fmt: skip
+    served = _served(info, result.stack)
+    result.url = str(served.get("url") or "")
+    result.notes.append(f"served by the local cloud (pid {info.pid}) until `python -m deployer local down`; "
+                        f"its AWS endpoint: {info.emulator_url}")  # fmt: skip
     return result
+
+
+def _served(info: Any, stack: str) -> dict[str, Any]:
+    from deployer.local.cloud import client
+
+    return next((s for s in client.status(info)["stacks"] if s["stack"] == stack), {})
 
 
 def run_plan(
@@ -129,13 +142,7 @@ def run_plan(
     environ: Mapping[str, str] | None = None,
     session_factory: Callable[..., Any] | None = None,
 ) -> PlanResult:
-    target = resolve_target(options, environ, session_factory)
-    if target == "local":
-        raise DeployError(
-            "plan compares with a deployed stack, and the local target keeps none between runs: configure AWS "
-            "credentials (or AWS_ENDPOINT_URL) and pass --target aws"
-        )
-    services = aws_services(options, environ, session_factory)
+    services, _ = _services(options, environ, session_factory)
     from deployer.local import find_code_root
 
     store = BlobStore(default_cache_dir(dict(environ) if environ is not None else None) / "blobs")
@@ -147,32 +154,32 @@ def run_plan(
 
 def run_status(options: PushOptions, *, environ: Mapping[str, str] | None = None,
                session_factory: Callable[..., Any] | None = None) -> dict[str, Any]:  # fmt: skip
-    services = aws_services(options, environ, session_factory)
+    services, info = _services(options, environ, session_factory)
     stack, _ = stack_name_for(options, environ)
-    return status(services, stack)
+    served = _served(info, stack) if info is not None else None
+    return {**status(services, stack, served=served), "target": "local" if info is not None else "aws"}
 
 
 def run_rollback(options: PushOptions, *, to_version: str | None = None, environ: Mapping[str, str] | None = None,
                  session_factory: Callable[..., Any] | None = None) -> dict[str, Any]:  # fmt: skip
-    services = aws_services(options, environ, session_factory)
+    services, info = _services(options, environ, session_factory)
     stack, _ = stack_name_for(options, environ)
-    return rollback(services, stack, to_version=to_version)
+    result = rollback(services, stack, to_version=to_version)
+    if info is not None:
+        from deployer.local.cloud import client
+
+        client.refresh(info)  # the URL answers from the version the alias points at, from now on
+    return result
 
 
 def run_delete(options: PushOptions, progress: Progress, *, images: bool = False,
                environ: Mapping[str, str] | None = None,
                session_factory: Callable[..., Any] | None = None) -> dict[str, Any]:  # fmt: skip
-    services = aws_services(options, environ, session_factory)
+    services, info = _services(options, environ, session_factory)
     stack, _ = stack_name_for(options, environ)
-    return delete(services, stack, images=images, progress=progress)
+    result = delete(services, stack, images=images, progress=progress)
+    if info is not None:
+        from deployer.local.cloud import client
 
-
-def _stop_on_sigterm(stop: threading.Event) -> Callable[[], None]:
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = signal.signal(signal.SIGTERM, handle)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+        client.refresh(info)  # the stage's gateway closes: its URL refuses from now on
+    return result

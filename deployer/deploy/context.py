@@ -64,6 +64,7 @@ class PushOptions:
     serve: bool = True
     trust_pickle: bool = False
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    golden: Path | None = None  # a golden set checked before traffic reaches the new version (golden.py)
 
     def config_overrides(self) -> dict[str, Any]:
         return {**dict(self.overrides), "stack_name": self.stack_name, "region": self.region}

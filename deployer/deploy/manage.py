@@ -165,13 +165,32 @@ def stack_name_for(options: PushOptions, environ: Mapping[str, str] | None = Non
     raise DeployError("which stack? pass --stack-name NAME, or the model folder (PATH) the stack was pushed from")
 
 
-def status(services: Services, stack_name: str) -> dict[str, Any]:
+def status(services: Services, stack_name: str, *, served: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The truth from the live function and alias: alias → version(s) and weights → image → model.
+
+    Never from stack tags (they say what the last push meant, not what runs after a rollback or
+    during a traffic shift). `served` is the local cloud's view of this stack (its URL and, per
+    version, the image digest and the model read from the image itself).
+    """
     stack = services.cfn.describe_stack(stack_name)
     if stack is None:
         raise DeployError(f"no stack {stack_name} in {services.region}{_at(services)}; push creates it")
     function = services.lam.get_function(stack_name)
     alias = services.lam.get_alias(stack_name, ALIAS)
     versions = services.lam.versions(stack_name) if function else []
+    served_versions = {str(v.get("version")): v for v in (served or {}).get("versions", [])}
+    routing: list[dict[str, Any]] = []
+    if alias is not None:
+        shares = [(alias.function_version, 1.0 - sum(w for _, w in alias.weights)), *alias.weights]
+        for version, weight in shares:
+            entry: dict[str, Any] = {"version": version, "weight": round(weight, 4),
+                                     "image_uri": services.lam.version_image(stack_name, version)}
+            seen = served_versions.get(version, {})
+            for key in ("image_digest", "image_kind", "model", "model_version", "parity_passed"):
+                if key in seen:
+                    entry[key] = seen[key]
+            routing.append(entry)
+    live = routing[0] if routing else {}
     return {
         "stack": stack.name,
         "status": stack.status,
@@ -181,13 +200,16 @@ def status(services: Services, stack_name: str) -> dict[str, Any]:
         "endpoint": services.endpoint.url,
         "function": function.name if function else None,
         "function_state": function.state if function else None,
-        "image_uri": (function.image_uri if function else "") or stack.outputs.get("ImageUri", ""),
         "alias": alias.name if alias else None,
         "function_version": alias.function_version if alias else (versions[-1] if versions else None),
+        "routing": routing,
+        "shifting": bool(alias and alias.weights),
+        "image_uri": live.get("image_uri") or (function.image_uri if function else ""),
+        "image_digest": live.get("image_digest", ""),
+        "model": live.get("model", ""),
+        "model_version": live.get("model_version", ""),
         "versions": versions,
-        "url": stack.outputs.get("ApiUrl", ""),
-        "model": stack.tags.get("onnx-lambda:model", ""),
-        "model_version": stack.tags.get("onnx-lambda:model-version", ""),
+        "url": (served or {}).get("url") or stack.outputs.get("ApiUrl", ""),
         "outputs": dict(stack.outputs),
     }
 

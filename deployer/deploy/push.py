@@ -181,10 +181,19 @@ def push(
     progress.step(1, TOTAL_STEPS, "model")
     model = prepare_model(options.model, root / "build", trust_pickle=options.trust_pickle, progress=progress.info)
     manifest = load_model_manifest(model.folder)
+    folder = model.folder
+    if options.golden is not None:
+        from deployer.deploy.golden import read_golden, with_golden
+
+        golden = read_golden(options.golden, manifest)
+        folder = with_golden(model.folder, golden, root / "build")
+        progress.info(f"golden set: {len(next(iter(golden['inputs'].values())))} row(s) from {options.golden}, "
+                      f"compared with {'the live version' if golden['compare'] == 'live' else 'expected outputs'} "
+                      "before any traffic moves")  # fmt: skip
     config = base_config.for_model(manifest["name"])
     stack_name = str(config.stack_name)
     result.stack, result.model, result.model_version = stack_name, manifest["name"], manifest["version"]
-    result.model_folder = str(model.folder)
+    result.model_folder = str(folder)
     result.steps["model"] = "converted" if model.converted else "unchanged"
     progress.info(f"{manifest['name']} {manifest['version']} from {model.folder}" + (" (converted)" if model.converted else ""))
 
@@ -276,6 +285,15 @@ def _run(
     result.api_url = result.outputs.get("ApiUrl", "")
     result.url = result.api_url
     alias = services.lam.get_alias(stack_name, ALIAS)
+    named = _stack_version(services, stack_name)
+    if alias is not None and named and (alias.function_version != named or alias.weights):
+        # A rollback moved the alias off the version this stack names; an unchanged template does not
+        # move it back (CloudFormation sees no change), so the push does, as the user asked for this model.
+        alias = services.lam.point_alias(stack_name, ALIAS, named, f"restored to the stack's version {named} by push "
+                                         f"(it was at {alias.function_version})")  # fmt: skip
+        result.steps["alias"] = "restored"
+        progress.info(f"alias {ALIAS} moved back to version {named}, the version this stack deploys (a rollback had "
+                      "moved it)")  # fmt: skip
     if alias is not None:
         result.alias, result.function_version = alias.name, alias.function_version
     else:
@@ -359,6 +377,14 @@ def _deploy_stack(
         raise DeployFailed(_failure_message(stack, events, stack_plan.change_set_type))
     result.steps["stack"] = "created" if stack_plan.change_set_type == "CREATE" else "updated"
     return stack
+
+
+def _stack_version(services: Services, stack: str) -> str | None:
+    """The Lambda version the stack's template publishes (its AWS::Lambda::Version resource)."""
+    for kind, physical in services.cfn.resources(stack).values():
+        if kind == "AWS::Lambda::Version" and physical:
+            return physical.rsplit(":", 1)[-1]
+    return None
 
 
 def derived_outputs(services: Services, stack: str, config: DeployConfig) -> dict[str, str]:
