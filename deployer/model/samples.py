@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from deployer.errors import ConfigError
+from deployer.errors import ConfigError, ModelError
 from deployer.model.signature import TensorSpec
 
 __all__ = [
     "RawSample", "read_sample", "fit_sample", "generate", "baseline", "sample_rows", "manifest_sample",
-    "GENERATED_ROWS", "DYNAMIC_DIM",
+    "GENERATED_ROWS", "DYNAMIC_DIM", "MAX_GENERATED_VALUES",
 ]
 
 RawSample = dict[str, np.ndarray]  # keys: input names, or "#0", "#1", ... when unnamed
@@ -33,6 +33,11 @@ GENERATED_ROWS = 64
 DYNAMIC_DIM = 8  # size given to a symbolic non-batch dimension when generating rows
 MAX_FEATURES = 256  # per-feature baseline up to this many values per row, then per channel
 MAX_SAMPLE_VALUES = 4096  # values (all inputs together) the manifest's sample may carry
+# Generated parity inputs, all inputs together. A model may declare any fixed dimension (2**40
+# rows, a 10**6-wide feature axis); without a cap numpy was asked for terabytes and convert died
+# with a MemoryError instead of saying what is wrong. Wide inputs get fewer rows (at least one, or
+# one fixed batch) under the cap; what cannot fit even so is refused, naming the input.
+MAX_GENERATED_VALUES = 32 * 1024**2  # 256 MB as the float64/int64 numpy draws them
 
 
 def read_sample(sample: Any) -> RawSample:
@@ -156,18 +161,28 @@ def _fit_one(spec: TensorSpec, arr: np.ndarray, where: str) -> np.ndarray:
 
 
 def generate(inputs: Sequence[TensorSpec], rows: int = GENERATED_ROWS, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random rows that fit the signature (≥ `rows`, a multiple of a fixed batch size)."""
+    """Random rows that fit the signature (`rows`, or fewer for wide inputs; a multiple of a fixed batch size)."""
     rng = np.random.default_rng(seed)
-    out: dict[str, np.ndarray] = {}
     for spec in inputs:
         if spec.datatype == "BYTES":
             raise ConfigError(f"input {spec.describe()} takes strings, which cannot be generated; "
                               "pass a sample (--sample FILE)")
-        batch = spec.batch
-        n = rows if batch is None else batch * math.ceil(rows / max(batch, 1))
-        dims = [n] + [d if isinstance(d, int) and d >= 0 else DYNAMIC_DIM for d in spec.row_shape]
-        if not spec.shape:
-            dims = []
+    plan = _plan(inputs, rows)
+    total = sum(math.prod(dims) for dims in plan.values())
+    if total > MAX_GENERATED_VALUES and rows > 1:
+        plan = _plan(inputs, max(1, rows * MAX_GENERATED_VALUES // total))
+        total = sum(math.prod(dims) for dims in plan.values())
+    if total > MAX_GENERATED_VALUES:
+        name, dims = max(plan.items(), key=lambda item: math.prod(item[1]))
+        spec = next(s for s in inputs if s.name == name)
+        raise ModelError(
+            f"input {spec.describe()} needs {math.prod(dims):,} values for even one call (shape {dims}), more "
+            f"than the {MAX_GENERATED_VALUES:,} convert generates for the parity check; check the model's "
+            "declared input shape (a fixed dimension that should be dynamic?), or pass a sample (--sample FILE)"
+        )
+    out: dict[str, np.ndarray] = {}
+    for spec in inputs:
+        dims = plan[spec.name]
         kind = spec.dtype.kind
         if kind == "f":
             arr = rng.standard_normal(dims).astype(spec.dtype)
@@ -177,6 +192,19 @@ def generate(inputs: Sequence[TensorSpec], rows: int = GENERATED_ROWS, seed: int
             arr = rng.integers(0, 10, size=dims).astype(spec.dtype)
         out[spec.name] = arr
     return out
+
+
+def _plan(inputs: Sequence[TensorSpec], rows: int) -> dict[str, list[int]]:
+    """The dims of each generated input, before anything is allocated."""
+    plan: dict[str, list[int]] = {}
+    for spec in inputs:
+        batch = spec.batch
+        n = rows if batch is None else batch * math.ceil(rows / max(batch, 1))
+        dims = [n] + [d if isinstance(d, int) and d >= 0 else DYNAMIC_DIM for d in spec.row_shape]
+        if not spec.shape:
+            dims = []
+        plan[spec.name] = dims
+    return plan
 
 
 def _stat(values: np.ndarray) -> list[float]:
