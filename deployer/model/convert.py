@@ -284,6 +284,8 @@ class _Pipeline:
             outputs = [spec_from_dict(d) for d in info["outputs"]]
         except (ValueError, KeyError) as exc:
             raise ModelError(f"{c.source}: {exc}") from exc
+        _unique_names(c.source, "input", inputs)
+        _unique_names(c.source, "output", outputs)
         if self.raw is not None:
             feeds, kind = fit_sample(self.raw, inputs), "sample"
         else:
@@ -442,6 +444,18 @@ class _Pipeline:
             "optimization": optimization,
             "notes": self.notes + [n for s in parity["stages"].values() for n in s["notes"]],
         }
+
+
+def _unique_names(source: str, kind: str, specs: list[TensorSpec]) -> None:
+    """Refuse two inputs or two outputs of one name: onnx.checker and onnxruntime accept a graph
+    output listed twice, but the protocols answer by name, and the parity run and the manifest
+    sample merged the two (a 3-row sample carried 6 labels)."""
+    names = [s.name for s in specs]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:
+        raise ModelError(f"{source}: the model has {names.count(twice)} {kind}s named {twice!r}; {kind} names must "
+                         f"be unique (requests and answers name each {kind}). Export the model again with "
+                         f"distinct {kind} names")
 
 
 def _call_in_chunks(reference: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
