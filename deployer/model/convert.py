@@ -43,7 +43,7 @@ from deployer.model.safety import (
     refuse_untrusted_pickle,
 )
 from deployer.model.samples import (
-    RawSample, baseline, fit_sample, generate, manifest_sample, read_sample, sample_rows,
+    RawSample, baseline, fit_sample, generate, manifest_sample, read_sample, sample_rows, unsendable,
 )
 from deployer.model.signature import TensorSpec, spec_from_dict
 from deployer.model.source import Converted, SourceOptions
@@ -364,7 +364,12 @@ class _Pipeline:
         else:
             head = {k: v[:keep] for k, v in feeds.items()}
             head_path = save_arrays(self.workdir / "sample.npz", head)
-            small = manifest_sample(head, self._run(final, "disabled", head_path, batch, "sample"))
+            answers = self._run(final, "disabled", head_path, batch, "sample")
+            why = unsendable(head, answers)
+            if why:
+                self.notes.append(why)
+            else:
+                small = manifest_sample(head, answers)
         return self._manifest(name, info, inputs, outputs, parity, baseline(feeds, kind), small, {
             "level": opt.OPTIMIZATION_LEVEL,
             "original": {"size_bytes": opt.files_size(cand_files), "session_ms": round(timing["session_ms"][0], 3)},

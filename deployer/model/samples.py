@@ -25,7 +25,7 @@ from deployer.model.signature import TensorSpec
 
 __all__ = [
     "RawSample", "read_sample", "fit_sample", "generate", "baseline", "sample_rows", "manifest_sample",
-    "GENERATED_ROWS", "DYNAMIC_DIM", "MAX_GENERATED_VALUES",
+    "GENERATED_ROWS", "DYNAMIC_DIM", "MAX_GENERATED_VALUES", "unsendable",
 ]
 
 RawSample = dict[str, np.ndarray]  # keys: input names, or "#0", "#1", ... when unnamed
@@ -243,6 +243,21 @@ def sample_rows(inputs: Mapping[str, np.ndarray], batch: int | None) -> tuple[in
         return 0, (f"no sample rows in the manifest: {rows} row(s) hold {rows * per_row} input values "
                    f"(the manifest keeps at most {MAX_SAMPLE_VALUES})")
     return rows, None
+
+
+def unsendable(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> str | None:
+    """Why these sample rows cannot go into the manifest, or None.
+
+    NaN and infinity have no JSON form: the manifest carried `NaN` (not JSON), the handler answers
+    them as null, and the smoke test after deploy failed comparing the two.
+    """
+    for kind, arrays in (("input", inputs), ("output", outputs)):
+        for name, arr in arrays.items():
+            arr = np.asarray(arr)
+            if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+                return (f"no sample rows in the manifest: the model's {kind} {name} is NaN or infinite on them, "
+                        "which JSON cannot carry (the smoke test after deploy has nothing to compare)")
+    return None
 
 
 def manifest_sample(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
