@@ -5,9 +5,11 @@
     ├── NotFound             404   unknown route, model or version
     ├── MethodNotAllowed     405   known route, wrong method (carries the allowed methods)
     ├── PayloadTooLarge      413   body over Lambda's 6 MB, batch over the cap
+    │   └── ResponseTooLarge 413   the answer would be over Lambda's 6 MB response payload
     ├── UnsupportedMediaType 415   a content type the route does not read
     ├── ModelFailure         500   onnxruntime failed on valid input (no traceback in the body)
-    └── ModelUnavailable     503   the model could not be loaded at cold start
+    ├── ModelUnavailable     503   the model could not be loaded at cold start
+    └── GatewayTimeout       504   the work cannot finish within the invocation's remaining time
 
 `kind` names the error in metrics (`Errors` by kind) and logs.
 """
@@ -20,9 +22,11 @@ __all__ = [
     "NotFound",
     "MethodNotAllowed",
     "PayloadTooLarge",
+    "ResponseTooLarge",
     "UnsupportedMediaType",
     "ModelFailure",
     "ModelUnavailable",
+    "GatewayTimeout",
 ]
 
 
@@ -59,6 +63,12 @@ class PayloadTooLarge(HTTPError):
     kind = "PayloadTooLarge"
 
 
+class ResponseTooLarge(PayloadTooLarge):
+    """413 for the answer, not the request: its own kind, so the metrics tell them apart."""
+
+    kind = "ResponseTooLarge"
+
+
 class UnsupportedMediaType(HTTPError):
     status = 415
     kind = "UnsupportedMediaType"
@@ -72,3 +82,11 @@ class ModelFailure(HTTPError):
 class ModelUnavailable(HTTPError):
     status = 503
     kind = "ModelUnavailable"
+
+
+class GatewayTimeout(HTTPError):
+    """The handler's own deadline (functions/inference.py): answered before Lambda's timeout kills
+    the environment, which would cost the next request a cold start and the client an opaque 502/504."""
+
+    status = 504
+    kind = "GatewayTimeout"

@@ -6,22 +6,54 @@ One `Request` view over the four ways a request arrives:
 - direct invoke (`aws lambda invoke`, SDKs): any other JSON object, taken as the request body of
   the default route, and answered with the plain JSON object (no HTTP envelope).
 Bodies may be base64-encoded (`isBase64Encoded`). Header names are matched case-insensitively.
+
+Responses over Lambda's synchronous response payload limit (6,291,456 bytes) make the invocation
+fail (Function.ResponseSizeTooLarge), API Gateway answer 502 and Lambda reset the environment. So
+`json_response` and `binary_response` measure the answer as the runtime will serialize it and raise
+`ResponseTooLarge` (413, with the size, the limit and what to do) instead. The measure is the
+length of the body already encoded, never a second encoding:
+- a JSON body rides as a JSON string in the proxy response: its bytes plus one escape byte per
+  double quote and backslash (orjson leaves no control character raw; non-ASCII counts as UTF-8,
+  which is what awslambdaric writes on the python3.12+ runtimes, `ensure_ascii=False`). The two
+  counts run only for a body over half the limit: below that, escaping cannot reach it;
+- a binary body is base64: 4 * ceil(n / 3), known before encoding, so an answer too large is
+  refused without spending the base64 pass on it;
+- a direct invoke returns the object itself, which the runtime re-serializes with its own
+  separators (", " and ": " where orjson writes "," and ":") and exponents ("1e-07" for orjson's
+  "1e-7"): at most 1.5 times orjson's bytes (a list of one-digit numbers), so under half the
+  limit it cannot reach it; above, it is measured with `json.dumps` (what simplejson writes).
+Plus `_ENVELOPE` bytes for the status, headers and flags around the body.
+For an answer under ~3 MB the check is one `len` and a comparison.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any
 
 import orjson
 
-from functions.errors import BadRequest, HTTPError, MethodNotAllowed, PayloadTooLarge
+from functions.errors import BadRequest, HTTPError, MethodNotAllowed, PayloadTooLarge, ResponseTooLarge
 
-__all__ = ["Request", "parse_event", "json_response", "error_response", "Response"]
+__all__ = ["Request", "parse_event", "json_response", "binary_response", "error_response", "Response",
+           "MAX_RESPONSE_BYTES"]
 
 Response = dict[str, Any]
 _JSON_HEADERS = {"Content-Type": "application/json"}
+
+# Lambda's limit on a synchronous invocation's response payload (6 MB).
+MAX_RESPONSE_BYTES = 6_291_456
+# The proxy response around the body ({"statusCode": 200, "headers": {...}, "body": "",
+# "isBase64Encoded": false}) is ~100-180 bytes with our headers; 1 KiB leaves room.
+_ENVELOPE = 1024
+_BODY_LIMIT = MAX_RESPONSE_BYTES - _ENVELOPE
+_ERROR_MESSAGE_LIMIT = 16_384  # an error body is never near the limit, whatever went into it
+_JSON_HINT = ("send a smaller batch, ask for fewer outputs (KServe v2 'outputs'), or for binary outputs "
+              "(KServe v2 'parameters': {\"binary_data_output\": true}; raw bytes are about half the size "
+              "of JSON numbers)")
+_SMALLER_HINT = "send a smaller batch or ask for fewer outputs (KServe v2 'outputs')"
 
 
 class Request:
@@ -91,10 +123,19 @@ def _too_large(size: int, limit: int) -> PayloadTooLarge:
 
 
 def json_response(status: int, payload: Any, direct: bool, headers: dict[str, str] | None = None) -> Response:
+    """`payload` as JSON; raises ResponseTooLarge when the answer would be over Lambda's limit."""
     body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
     if direct:  # the runtime serializes the return value with json, which knows no numpy
         answer = orjson.loads(body)
+        if len(body) * 2 > _BODY_LIMIT:  # re-serialized it grows by at most 1.5x (", " for ",")
+            size = len(json.dumps(answer, ensure_ascii=False).encode())
+            if size > _BODY_LIMIT:
+                raise _answer_too_large(size, _SMALLER_HINT + "; direct invokes answer JSON only")
         return answer if status < 400 else {**answer, "statusCode": status}
+    if len(body) * 2 > _BODY_LIMIT:  # escaping can at most double it: count only when it matters
+        size = len(body) + body.count(b'"') + body.count(b"\\")
+        if size > _BODY_LIMIT:
+            raise _answer_too_large(size, _JSON_HINT)
     return {
         "statusCode": status,
         "headers": {**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS,
@@ -108,6 +149,9 @@ def binary_response(header_json: bytes, chunks: list[bytes], direct: bool) -> Re
     if direct:
         raise BadRequest("binary outputs need an HTTP request; direct invokes answer JSON")
     body = header_json + b"".join(chunks)
+    encoded = (len(body) + 2) // 3 * 4
+    if encoded > _BODY_LIMIT:  # refused before the base64 pass is spent on it
+        raise _answer_too_large(encoded, _SMALLER_HINT + "; base64 makes binary answers 4/3 of their raw size")
     return {
         "statusCode": 200,
         "headers": {
@@ -120,7 +164,18 @@ def binary_response(header_json: bytes, chunks: list[bytes], direct: bool) -> Re
 
 
 def error_response(exc: HTTPError, direct: bool) -> Response:
+    """The JSON error answer; it never raises (its message is capped far below the size limit)."""
     headers = None
     if isinstance(exc, MethodNotAllowed):
         headers = {"Allow": ", ".join(exc.allow)}
-    return json_response(exc.status, {"error": exc.message}, direct, headers)
+    message = exc.message
+    if len(message) > _ERROR_MESSAGE_LIMIT:
+        message = message[:_ERROR_MESSAGE_LIMIT] + "…"
+    return json_response(exc.status, {"error": message}, direct, headers)
+
+
+def _answer_too_large(size: int, hint: str) -> ResponseTooLarge:
+    return ResponseTooLarge(
+        f"the answer's body would be {size:,} bytes: with the response around it, over Lambda's limit of "
+        f"{MAX_RESPONSE_BYTES:,} bytes for a synchronous response; {hint}"
+    )

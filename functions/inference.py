@@ -1,18 +1,37 @@
-"""What both protocols share: reading a JSON body, running the session, describing outputs."""
+"""What both protocols share: reading a JSON body, running the session, describing outputs.
+
+The deadline. Lambda kills an invocation at its timeout, the environment with it: the client gets
+an opaque error (API Gateway: 502/504) and the next request a cold start. So the handler keeps its
+own deadline, `Timing.deadline` (monotonic seconds: the invocation's remaining time less a margin,
+set by functions/app.py; None when there is no Lambda context), and `run` keeps to it:
+- already past it before `session.run`: 504 at once, the model is not started;
+- otherwise the session runs with its own `onnxruntime.RunOptions`, and one watchdog thread per
+  process sets `terminate` on it when the deadline passes. onnxruntime checks the flag between
+  nodes, so the run stops within one node's time (the margin covers that node and the answer)
+  and `run` answers 504 (`GatewayTimeout`).
+The watchdog is a single daemon thread started on the first armed run (not at import: cold start
+is unchanged). Arming costs a fresh RunOptions (0.4 us) and one uncontended lock; the thread is
+woken only when it sleeps past the new deadline or not at all: requests close together (each
+deadline later than the one the thread sleeps until) wake it at most once per timeout period.
+A RunOptions per request (not one reused) means a late firing can only stop a run that is over.
+Measured: see functions/app.py (per-request cost of the deadline, side by side).
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import orjson
 
-from functions.errors import BadRequest, ModelFailure, UnsupportedMediaType
+from functions.errors import BadRequest, GatewayTimeout, ModelFailure, UnsupportedMediaType
 from functions.http import Request
 from functions.model import Model
 
-__all__ = ["read_json", "run", "datatype_of", "jsonable", "is_json", "Timing"]
+__all__ = ["read_json", "run", "datatype_of", "jsonable", "is_json", "Timing", "Watchdog", "WATCHDOG"]
 
 _DTYPE_TO_DATATYPE = {
     np.dtype("bool"): "BOOL", np.dtype("int8"): "INT8", np.dtype("int16"): "INT16",
@@ -23,13 +42,66 @@ _DTYPE_TO_DATATYPE = {
 
 
 class Timing:
-    """Per-request timings the handler reports as metrics."""
+    """Per-request timings the handler reports as metrics, and the request's deadline."""
 
-    __slots__ = ("inference_ms", "batch")
+    __slots__ = ("inference_ms", "batch", "deadline", "margin_ms")
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float | None = None, margin_ms: float = 0.0) -> None:
         self.inference_ms: float | None = None
         self.batch: int | None = None
+        self.deadline = deadline  # time.monotonic() by which the work must stop; None: no deadline
+        self.margin_ms = margin_ms  # what the deadline keeps back from Lambda's, for the messages
+
+
+class Watchdog:
+    """One daemon thread that sets `terminate` on the armed RunOptions when its deadline passes."""
+
+    # A deadline less than this before the one the thread sleeps until does not wake it: the stop
+    # comes that much later, well inside the margin. Without it, deadlines that jitter by the
+    # context's millisecond rounding woke the thread on every other request (~20 us each).
+    SLACK_S = 0.005
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._armed: tuple[float, ort.RunOptions] | None = None
+        self._wake_at: float | None = None  # when the thread wakes next; None: asleep until notified
+        self._thread: threading.Thread | None = None
+        self.fired = 0  # runs stopped so far (for tests and logs)
+
+    def arm(self, deadline: float, options: ort.RunOptions) -> None:
+        with self._lock:  # the bare lock: Condition's own __enter__ is a Python-level call
+            self._armed = (deadline, options)
+            if self._wake_at is None or self._wake_at > deadline + self.SLACK_S:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._loop, name="onnx-deadline", daemon=True)
+                    self._thread.start()
+                self._cond.notify()
+
+    def disarm(self) -> None:
+        self._armed = None  # no lock: a firing that races this hits a RunOptions whose run is over
+
+    def _loop(self) -> None:
+        with self._cond:
+            while True:
+                armed = self._armed
+                if armed is None:
+                    self._wake_at = None
+                    self._cond.wait()
+                    continue
+                deadline, options = armed
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    options.terminate = True
+                    self.fired += 1
+                    if self._armed is armed:
+                        self._armed = None
+                    continue
+                self._wake_at = deadline
+                self._cond.wait(left)
+
+
+WATCHDOG = Watchdog()
 
 
 def is_json(content_type: str | None) -> bool:
@@ -67,15 +139,37 @@ def run(model: Model, feeds: dict[str, np.ndarray], names: list[str] | None, tim
         if arr.ndim:
             timing.batch = int(arr.shape[0])
             break
+    deadline = timing.deadline
+    options: ort.RunOptions | None = None
+    left_ms = 0.0
+    if deadline is not None:
+        left_ms = (deadline - time.monotonic()) * 1000.0
+        if left_ms <= 0:
+            raise GatewayTimeout(
+                f"no time left to run the model: decoding the request used the invocation's remaining time "
+                f"(less the {timing.margin_ms:.0f} ms kept to answer); send a smaller request or raise the "
+                "function's timeout"
+            )
+        options = ort.RunOptions()
+        WATCHDOG.arm(deadline, options)
     started = time.perf_counter()
     try:
-        result = model.session.run(names, feeds)
+        result = model.session.run(names, feeds, options)
     except Exception as exc:  # onnxruntime's exception types are not importable in a stable place
+        if options is not None and options.terminate:
+            spent = (time.perf_counter() - started) * 1000.0
+            raise GatewayTimeout(
+                f"inference stopped after {spent:.0f} ms: it could not finish within the invocation's remaining "
+                f"time ({left_ms:.0f} ms were left for it, {timing.margin_ms:.0f} ms kept to answer); send a "
+                "smaller batch or raise the function's timeout"
+            ) from exc
         message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         if type(exc).__name__ == "InvalidArgument":
             raise BadRequest(f"the model rejected the input: {message}") from exc
         raise ModelFailure(f"the model failed on this input: {message}") from exc
     finally:
+        if options is not None:
+            WATCHDOG.disarm()
         timing.inference_ms = (time.perf_counter() - started) * 1000.0
     return result
 

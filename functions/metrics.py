@@ -9,6 +9,14 @@ it and that document is kept as a template; later requests with the same set wri
 document with their values and timestamp through orjson (~5 us). A test checks the output equals
 Powertools' own serialization. Errors by kind go through Powertools `single_metric` directly:
 they need an extra `kind` dimension, and the error path is not the hot one.
+
+Failures. Writing a line can fail (stdout closed, or a pipe whose reader went away: EPIPE).
+`emit` and `error_kind` let that propagate, and the handler (functions/app.py) catches it after
+the response is built: metrics are never worth an answer. The first failure of a run is logged
+(level ERROR, with the exception); the following ones are only counted, so a stdout that stays
+broken does not add a line (itself failing) to every request; the next successful line logs the
+count of lines lost. When stdout itself is what broke, Python's logging reports the record on
+stderr, which Lambda captures too. The handler's try costs nothing measurable on the happy path.
 """
 
 from __future__ import annotations
