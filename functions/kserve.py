@@ -21,7 +21,9 @@ from functions.errors import BadRequest, UnsupportedMediaType
 from functions.http import Request, Response, binary_response, json_response
 from functions.inference import Timing, datatype_of, is_json, jsonable, read_json, run
 from functions.model import Model
-from functions.tensors import Limits, check, check_shared_dimensions, describe, from_base64, from_bytes, from_json
+from functions.tensors import (
+    Limits, check, check_shared_dimensions, describe, from_base64, from_bytes, from_json, json_error,
+)
 
 __all__ = ["metadata", "infer"]
 
@@ -96,7 +98,8 @@ def _read(req: Request) -> tuple[dict[str, Any], memoryview | None]:
     try:
         obj = orjson.loads(view[:size])
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the JSON header of the binary request is not valid JSON ({exc})") from exc
+        raise BadRequest(f"the JSON header of the binary request is not valid JSON ({json_error(view[:size], exc)})") \
+            from exc
     if not isinstance(obj, dict):
         raise BadRequest("the JSON header of the binary request must be a JSON object")
     return obj, view[size:]

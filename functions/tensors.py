@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from functions.model import TensorInfo
 
 __all__ = ["ORT_TO_DATATYPE", "DATATYPE_TO_DTYPE", "Limits", "from_json", "from_bytes", "check", "describe",
-           "check_shared_dimensions"]
+           "check_shared_dimensions", "json_error"]
 
 # KServe v2 datatype -> numpy dtype (little-endian, as the binary extension defines).
 DATATYPE_TO_DTYPE: dict[str, np.dtype[Any]] = {
@@ -164,6 +164,21 @@ def describe(value: Any) -> str:
     if isinstance(value, dict):
         return f"an object with {len(value)} keys"
     return f"a {type(value).__name__}"
+
+
+def json_error(raw: bytes | memoryview, exc: ValueError) -> str:
+    """orjson's complaint about `raw` in words a client can act on (error path only).
+
+    For bytes that are not UTF-8 orjson says "str is not valid UTF-8: surrogates not allowed" at
+    char 0, whatever the position: name the first bad byte instead.
+    """
+    text = str(exc)
+    if "not valid UTF-8" in text:
+        try:
+            bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return f"not UTF-8: byte {bad.start} is {bytes(raw)[bad.start:bad.start + 1]!r}"
+    return text
 
 
 def check_shared_dimensions(specs: tuple[TensorInfo, ...], feeds: dict[str, np.ndarray]) -> None:
