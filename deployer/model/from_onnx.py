@@ -29,7 +29,28 @@ def read_proto(path: Path) -> Any:
     if not model.HasField("graph") or not model.graph.output:
         raise ModelError(f"{path} is not a complete ONNX model: it has no graph outputs (a truncated or empty "
                          "file?); export it again")
+    bad = _not_text(model)
+    if bad is not None:
+        what, value = bad
+        raise ModelError(f"{path}: the {what} {value[:60]!r} is not UTF-8 text, as ONNX strings must be (a corrupted "
+                         "file?); export the model again")
     return model
+
+
+def _not_text(model: Any) -> tuple[str, bytes] | None:
+    """The first name the pipeline reads that is not UTF-8, or None.
+
+    protobuf hands a proto2 string field that is not UTF-8 back as bytes; two flipped bits in an
+    opset domain made the checking subprocess's reply (opsets by domain) unwritable as JSON.
+    """
+    graph = model.graph
+    fields: list[tuple[str, Any]] = [("opset domain", imp.domain) for imp in model.opset_import]
+    fields += [("producer name", model.producer_name), ("producer version", model.producer_version)]
+    fields += [("graph input name", vi.name) for vi in graph.input]
+    fields += [("graph output name", vi.name) for vi in graph.output]
+    for node in graph.node:
+        fields += [("operator type", node.op_type), ("operator domain", node.domain)]
+    return next(((what, value) for what, value in fields if isinstance(value, bytes)), None)
 
 
 def load_onnx_file(path: Path, opts: SourceOptions) -> Converted:
