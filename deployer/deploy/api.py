@@ -118,6 +118,7 @@ def run_push(
     services, info = local_services(options, environ)
     progress.info(("started " if info.started_now else "using ") + f"the local cloud (pid {info.pid}): AWS endpoint "
                   f"{info.emulator_url}; `python -m deployer local down` stops it")  # fmt: skip
+    _say_time_scale(options, info, environ, progress)
     builder, source = choose_builder(image=options.image, store=store, allow_files=True, code_root=find_code_root,
                                      build_root=build_root, mode=options.builder)  # fmt: skip
     result = push(options, services, builder, target="local", smoke=cloud_smoke(info), progress=progress,
@@ -127,6 +128,18 @@ def run_push(
     result.notes.append(f"served by the local cloud (pid {info.pid}) until `python -m deployer local down`; "
                         f"its AWS endpoint: {info.emulator_url}")  # fmt: skip
     return result
+
+
+def _say_time_scale(options: PushOptions, info: Any, environ: Mapping[str, str] | None, progress: Progress) -> None:
+    from deployer.local.cloud import client
+    from deployer.local.cloud.shift import steps_of
+
+    kind = load_config(options.project, options.config_overrides(), environ=environ).deployment.type
+    seconds = sum(s for _, s in steps_of(kind))
+    if seconds:
+        scale = float(client.status(info).get("time_scale") or 1)
+        progress.info(f"a {kind} traffic shift runs {scale:g}x faster in the local cloud: {seconds / scale:.0f} s instead "
+                      f"of {seconds / 60:.0f} min (the golden set is checked first; alarms are watched throughout)")
 
 
 def _served(info: Any, stack: str) -> dict[str, Any]:

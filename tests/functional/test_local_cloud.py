@@ -152,3 +152,95 @@ def test_second_cloud_and_taken_port_are_refused(cloud_project: Path) -> None:
         port = taken.getsockname()[1]
         refused = run("local", "up", "--port", str(port), "--json", project=cloud_project)
     assert refused.code != 0 and f"port {port}" in refused.json()["error"] and "in use" in refused.json()["error"]
+
+
+def _batch_one_only(root: Path) -> Path:
+    """lin's v2 that answers one row and fails at run time on two (a Reshape to [1, 2]): it passes its
+    one-row golden set, then fails real traffic during the canary."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy as np
+
+    source = builders.onnx_linear(root / "broken-src.onnx", features=4, outputs=2, seed=1)
+    model = onnx.load(str(source))
+    model.graph.initializer.append(numpy_helper.from_array(np.array([1, 2], dtype=np.int64), "one_row"))
+    model.graph.node[-1].output[0] = "sum"
+    model.graph.node.append(helper.make_node("Reshape", ["sum", "one_row"], ["y"]))
+    onnx.save(model, str(root / "broken.onnx"))
+    rows = np.array([[1.0, 2.0, 3.0, 4.0]], dtype=np.float32)
+    np.save(root / "one-row.npy", rows)
+    return convert(root / "broken.onnx", out=root / "broken", name="lin", sample=root / "one-row.npy").out
+
+
+def test_canary_with_failing_new_version_rolls_back_on_the_alarm(cloud_project: Path, versions: dict[str, Path],
+                                                                 tmp_path: Path) -> None:  # fmt: skip
+    import subprocess
+    import sys
+    import threading
+
+    from tests.functional.conftest import cli_env
+
+    first = run("push", str(versions["v1"]), "--builder", "files", "--json", project=cloud_project)
+    assert first.code == 0, first.stderr
+    url = first.json()["url"]
+    v1 = predict(url)
+    broken = _batch_one_only(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "deployer", "push", str(broken), "--builder", "files", "--json"],
+                            cwd=cloud_project, env=cli_env(cloud_project, None), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    statuses: list[int] = []
+    done = threading.Event()
+
+    def traffic() -> None:
+        body = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 4], "data": [1, 2, 3, 4] * 2}]})
+        while not done.is_set():
+            request = urllib.request.Request(f"{url}v2/models/lin/infer", data=body.encode(),
+                                             headers={"Content-Type": "application/json"})  # fmt: skip
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    statuses.append(response.status)
+            except urllib.error.HTTPError as exc:
+                statuses.append(exc.code)
+            time.sleep(0.01)
+
+    sender = threading.Thread(target=traffic, daemon=True)
+    sender.start()
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        done.set()
+        sender.join(timeout=60)
+    assert proc.returncode != 0, stderr
+    error = json.loads(stdout.splitlines()[-1])["error"]
+    assert "ErrorRateAlarm" in error or "error-rate" in error, error
+    assert "went into ALARM" in error and "back on version 1" in error, error
+    assert 500 in statuses and 200 in statuses  # the canary really served the new version to some requests
+    assert predict(url) == v1
+    doc = status(cloud_project)
+    assert doc["function_version"] == "1" and doc["shifting"] is False
+    assert doc["status"] == "UPDATE_ROLLBACK_COMPLETE"
+
+
+def test_golden_set_failure_moves_no_traffic(cloud_project: Path, versions: dict[str, Path], tmp_path: Path) -> None:
+    first = run("push", str(versions["v1"]), "--builder", "files", "--json", project=cloud_project)
+    assert first.code == 0, first.stderr
+    url = first.json()["url"]
+    v1 = predict(url)
+    golden = tmp_path / "golden.json"
+    golden.write_text(json.dumps({"inputs": {"x": [[1, 2, 3, 4]]}, "outputs": {"y": [v1]},
+                                  "tolerance": {"y": {"atol": 1e-3, "rtol": 1e-3}}}))  # fmt: skip
+    second = run("push", str(versions["v2"]), "--builder", "files", "--golden", str(golden), "--json",
+                 project=cloud_project)  # fmt: skip
+    assert second.code != 0
+    error = second.json()["error"]
+    assert "golden set" in error and "row 0 of y" in error and "off by" in error and "no traffic moved" in error, error
+    assert predict(url) == v1
+    live = tmp_path / "live.json"
+    live.write_text(json.dumps({"inputs": {"x": [[1, 2, 3, 4], [0, 0, 0, 1]]}, "compare": "live"}))
+    third = run("push", str(versions["v2"]), "--builder", "files", "--golden", str(live), "--json", project=cloud_project)
+    assert third.code != 0 and "against the live version 1" in third.json()["error"], third.stderr
+    assert predict(url) == v1 and status(cloud_project)["function_version"] == "1"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"inputs": {"X": [[1, 2, 3, 4]]}, "outputs": {"y": [v1]}}))
+    refused = run("push", str(versions["v2"]), "--builder", "files", "--golden", str(bad), "--json", project=cloud_project)
+    assert refused.code != 0 and "unknown input 'X'" in refused.json()["error"]

@@ -21,6 +21,7 @@ that version's own image. So push, rollback, canary and delete are observable fr
 from __future__ import annotations
 
 import argparse
+import base64
 import fcntl
 import json
 import os
@@ -37,6 +38,7 @@ from typing import Any
 
 from deployer.errors import LocalRuntimeError
 from deployer.local.cloud.metrics import MetricStore
+from deployer.local.cloud.shift import DEFAULT_TIME_SCALE
 from deployer.local.cloud.runtimes import ImageStore, PulledImage, VersionSpec, model_info, start_runtime
 
 __all__ = ["LocalCloud", "Route", "LOCAL_REGION", "LOCAL_CREDENTIAL", "main"]
@@ -84,8 +86,10 @@ class _Active:
 
 class LocalCloud:
     def __init__(self, state: Path, *, port: int = 0, control_port: int = 0, output: Callable[[str], None] | None = None,
-                 draw: Callable[[], float] = random.random) -> None:  # fmt: skip
+                 draw: Callable[[], float] = random.random, time_scale: float = DEFAULT_TIME_SCALE) -> None:  # fmt: skip
         self.state = Path(state)
+        self.time_scale = time_scale
+        self.deployments: list[dict[str, Any]] = []
         self.port, self.control_port = port, control_port
         self.output = output or (lambda line: print(line, file=sys.stderr, flush=True))
         self.draw = draw
@@ -119,7 +123,12 @@ class LocalCloud:
         from deployer.local.cloud.emulator import EmulatorServer
 
         try:
-            self.server = EmulatorServer(port=self.port, state_dir=self.state / "aws", on_change=self._changed.set).start()
+            from deployer.local.cloud.emulator import traffic
+
+            self.server = EmulatorServer(port=self.port, state_dir=self.state / "aws", on_change=self._changed.set)
+            self.server.on_replay(traffic.REPLAY_KIND, traffic.replayed)
+            self.server.start()
+            self._install_shifter()
         except OSError as exc:
             self._release()
             raise LocalRuntimeError(f"cannot listen on {HOST}:{self.port} for the local cloud's AWS endpoint: "
@@ -148,6 +157,9 @@ class LocalCloud:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        from deployer.local.cloud.emulator import traffic
+
+        traffic.set_shifter(None)
         with self._lock:
             for gateway in self._gateways.values():
                 gateway.close()
@@ -319,19 +331,105 @@ class LocalCloud:
         return sink
 
     def version_spec(self, function: str, version: str) -> VersionSpec:
-        lam = self._client("lambda")
-        found = lam.get_function(FunctionName=function, Qualifier=version)
-        conf = found["Configuration"]
-        try:
-            reserved = lam.get_function_concurrency(FunctionName=function).get("ReservedConcurrentExecutions")
-        except Exception:  # noqa: BLE001 - moto may not model it: no reservation
-            reserved = None
+        """Lambda's configuration of one version, read in this process (a traffic shift runs inside a
+        request the AWS endpoint is still answering: a call over HTTP would wait for itself)."""
+        from moto.awslambda.models import lambda_backends
+
+        from deployer.local.cloud.emulator import ACCOUNT_ID
+
+        found = lambda_backends[ACCOUNT_ID][LOCAL_REGION].get_function(function, version)
+        reserved = getattr(found, "reserved_concurrency", None)
         return VersionSpec(
-            function=function, version=version, image_uri=found["Code"].get("ImageUri", ""),
-            environment=dict((conf.get("Environment") or {}).get("Variables") or {}),
-            timeout_s=int(conf.get("Timeout") or 30), memory_mb=int(conf.get("MemorySize") or 1024),
+            function=function, version=version, image_uri=str(found.code.get("ImageUri", "")),
+            environment={str(k): str(v) for k, v in (found.environment_vars or {}).items()},
+            timeout_s=int(found.timeout or 30), memory_mb=int(found.memory_size or 1024),
             concurrency=int(reserved) if reserved else None,
         )  # fmt: skip
+
+    # ------------------------------------------------------------------ deployments
+
+    def _install_shifter(self) -> None:
+        from deployer.local.cloud.emulator import traffic
+        from deployer.local.cloud.shift import Shifter
+
+        shifter = Shifter(golden=self.golden_check, set_weights=self.set_weights, metrics=self.metrics,
+                          time_scale=self.time_scale, say=self.output)  # fmt: skip
+
+        def run(request: Any) -> dict[str, Any]:
+            try:
+                outcome = shifter(request)
+            except traffic.ShiftFailed as exc:
+                outcome = {"outcome": "failed", "reason": str(exc)}
+            except Exception as exc:  # noqa: BLE001 - a bug here must fail the deployment, not the cloud
+                outcome = {"outcome": "failed", "reason": f"the local deployment crashed: {type(exc).__name__}: {exc}"}
+            self.output(f"[deploy] {request.function}:{request.alias} -> {request.to_version}: {outcome['outcome']}"
+                        + (f": {outcome['reason']}" if outcome.get("reason") else ""))  # fmt: skip
+            self.deployments.append({"function": request.function, "alias": request.alias, "from": request.from_version,
+                                     "to": request.to_version, "config": request.config_name, **outcome,
+                                     "at": time.time()})  # fmt: skip
+            self.server.record(traffic.REPLAY_KIND, {"key": request.key, **outcome})
+            return outcome
+
+        traffic.set_shifter(run)
+
+    def set_weights(self, request: Any, weights: dict[str, float]) -> None:
+        """The alias's additional version weights, in Lambda (status shows them) and in the routes."""
+        from moto.awslambda.models import lambda_backends
+
+        from deployer.local.cloud.emulator import ACCOUNT_ID
+
+        backend = lambda_backends[ACCOUNT_ID][LOCAL_REGION]
+        alias = backend.get_alias(request.alias, request.function)
+        routing = {"AdditionalVersionWeights": dict(weights)}  # {} clears them (None would keep moto's)
+        backend.update_alias(request.alias, request.function, request.from_version, alias.description, routing)
+        with self._lock:
+            for route in self._routes.values():
+                if route.function == request.function and route.alias == request.alias:
+                    route.version, route.weights = request.from_version, dict(weights)
+
+    def golden_check(self, request: Any) -> str:
+        """The new version's golden set through its own runtime, before any traffic (functions/golden.py)."""
+        from deployer.local.cloud.emulator.traffic import ShiftFailed
+        from functions import golden as gold
+
+        new = self._runtime(request.function, request.to_version)
+        golden = new.pulled.golden
+        if golden is None:
+            return "no golden set (the manifest has no sample): nothing compared"
+        body = gold.request_body(golden, new.pulled.model)
+        path = f"/v2/models/{new.pulled.model.get('name', 'model')}/infer"
+        answer = self._direct(new, path, body)
+        reference = None
+        if golden.get("compare") == "live":
+            reference = gold.outputs_of(self._direct(self._runtime(request.function, request.from_version), path, body))
+        rows = len(next(iter(golden["inputs"].values()), []))
+        differences = gold.check(golden, gold.outputs_of(answer), reference)
+        if differences:
+            against = f"the live version {request.from_version}" if reference is not None else "the expected outputs"
+            raise ShiftFailed(f"golden set ({golden.get('source', 'golden.json')}) of version {request.to_version} "
+                              f"against {against}: {gold.describe(differences, rows)}; no traffic moved")  # fmt: skip
+        return f"{rows} row(s) match ({golden.get('source', 'golden.json')})"
+
+    def _direct(self, active: _Active, path: str, body: bytes) -> bytes:
+        """One API Gateway request to a version's runtime (not through the alias): the answer's body."""
+        from deployer.local._events import build_event
+        from deployer.local.cloud.emulator.traffic import ShiftFailed
+
+        event = build_event(method="POST", target=path, headers=[("Content-Type", "application/json")], body=body,
+                            source_ip="127.0.0.1", request_id=f"golden-{time.monotonic_ns()}", now=time.time())  # fmt: skip
+        status, answer = active.invoke(json.dumps(event).encode())
+        try:
+            reply = json.loads(answer)
+            text = reply.get("body") or ""
+            data = base64.b64decode(text) if reply.get("isBase64Encoded") else text.encode()
+            code = int(reply.get("statusCode", status))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ShiftFailed(f"version {active.spec.version} did not answer the golden set with an HTTP response: "
+                              f"{answer[:200]!r}") from exc  # fmt: skip
+        if code != 200:
+            raise ShiftFailed(f"version {active.spec.version} answered the golden set with {code}: "
+                              f"{data[:300].decode('utf-8', 'replace')}; no traffic moved")  # fmt: skip
+        return data
 
     # ------------------------------------------------------------------ status
 
@@ -355,7 +453,8 @@ class LocalCloud:
             stacks.append({"stack": route.stack, "url": route.url, "api_id": route.api_id, "stage": route.stage,
                            "function": route.function, "alias": route.alias, "versions": versions})  # fmt: skip
         return {"pid": os.getpid(), "emulator_url": self.server.url, "control_url": self.control_url,
-                "region": LOCAL_REGION, "state": str(self.state), "stacks": stacks}  # fmt: skip
+                "region": LOCAL_REGION, "state": str(self.state), "time_scale": self.time_scale, "stacks": stacks,
+                "deployments": self.deployments[-20:]}  # fmt: skip
 
 
 def _function_error(answer: bytes) -> bool:
@@ -460,8 +559,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deployer.local.cloud", description="Run a project's local cloud.")
     parser.add_argument("--state", required=True, type=Path, help="the project's .deployer/cloud folder")
     parser.add_argument("--port", type=int, default=0, help="the AWS endpoint's port (0: a free one)")
+    parser.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE,
+                        help="how much faster than real time traffic shifts and alarm periods run")
     args = parser.parse_args(argv)
-    cloud = LocalCloud(args.state, port=args.port)
+    cloud = LocalCloud(args.state, port=args.port, time_scale=args.time_scale)
     try:
         cloud.start()
     except LocalRuntimeError as exc:

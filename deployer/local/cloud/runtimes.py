@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from deployer.errors import LocalRuntimeError
+from functions.golden import load_golden
 
 __all__ = ["VersionSpec", "ImageStore", "Runtime", "start_runtime", "model_info"]
 
@@ -83,6 +84,7 @@ class PulledImage:
     config_digest: str
     rootfs: Path | None  # files images: where they were unpacked
     model: dict[str, Any]  # the image's model manifest (name, version, parity), {} when unreadable
+    golden: dict[str, Any] | None = None  # the image's golden set (functions/golden.py), None without one
 
 
 class ImageStore:
@@ -109,8 +111,8 @@ class ImageStore:
             inner = config.get("config") or {}
             kind = "files" if not inner.get("Entrypoint") and len(layers) <= 2 else "container"
             rootfs = self._unpack(digest, layers) if kind == "files" else None
-            model = _read_model_manifest(rootfs) if rootfs else self._model_from_layers(layers)
-            pulled = PulledImage(digest, kind, config_digest, rootfs, model)
+            folder = rootfs / MODEL_ROOT if rootfs else self._model_files(digest, layers)
+            pulled = PulledImage(digest, kind, config_digest, rootfs, _read_model_manifest(folder), load_golden(folder))
             self._pulled[digest] = pulled
             return pulled
 
@@ -138,18 +140,26 @@ class ImageStore:
             shutil.rmtree(staging, ignore_errors=True)
         return rootfs
 
-    def _model_from_layers(self, layers: list[str]) -> dict[str, Any]:
-        """The model manifest of a container image: found in the layer that holds opt/model."""
-        for layer in reversed(layers):
+    def _model_files(self, digest: str, layers: list[str]) -> Path:
+        """A container image's manifest.json and golden.json, copied out of the layers that hold them."""
+        folder = self.root / digest.split(":", 1)[1][:32] / "model"
+        if (folder / ".complete").exists():
+            return folder
+        folder.mkdir(parents=True, exist_ok=True)
+        wanted = {f"{MODEL_ROOT}/manifest.json", f"{MODEL_ROOT}/golden.json"}
+        for layer in layers:  # later layers win, as in the image's file system
             try:
                 with gzip.open(self._blob(layer)) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
                     for member in tar:
-                        if member.name.lstrip("./") == f"{MODEL_ROOT}/manifest.json" and member.isfile():
+                        name = member.name.lstrip("./")
+                        if name in wanted and member.isfile():
                             handle = tar.extractfile(member)
-                            return json.loads(handle.read()) if handle else {}
-            except (OSError, tarfile.TarError, ValueError):
-                continue
-        return {}
+                            if handle is not None:
+                                (folder / Path(name).name).write_bytes(handle.read())
+            except (OSError, tarfile.TarError, ValueError, EOFError):
+                continue  # a layer that is not a gzip tar holds no model files
+        (folder / ".complete").write_text(digest)
+        return folder
 
     def docker_tag(self, pulled: PulledImage, client: Any, repository: str) -> str:
         """A local Docker tag for a container image: the image itself when Docker has it, else loaded."""
@@ -185,10 +195,10 @@ def _docker_archive(manifest: dict[str, Any], blob: Callable[[str], Path], tag: 
     return out.getvalue()
 
 
-def _read_model_manifest(rootfs: Path) -> dict[str, Any]:
+def _read_model_manifest(folder: Path) -> dict[str, Any]:
     try:
-        return json.loads((rootfs / MODEL_ROOT / "manifest.json").read_text())
-    except (OSError, ValueError):
+        return dict(json.loads((folder / "manifest.json").read_text()))
+    except (OSError, ValueError, TypeError):
         return {}
 
 

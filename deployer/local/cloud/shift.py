@@ -26,31 +26,15 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from deployer.local.cloud.emulator.traffic import ShiftFailed, ShiftRequest
 from deployer.local.cloud.metrics import MetricStore, evaluate_alarm
 
 __all__ = ["ShiftRequest", "ShiftFailed", "Shifter", "steps_of", "DEFAULT_TIME_SCALE"]
 
 DEFAULT_TIME_SCALE = 60.0  # one minute of a deployment lasts one second
 _CHECK_EVERY_S = 0.1
-
-
-class ShiftFailed(Exception):
-    """The deployment failed: the alias stays on (or went back to) the old version."""
-
-
-@dataclass(frozen=True)
-class ShiftRequest:
-    function: str
-    alias: str
-    from_version: str
-    to_version: str
-    config_name: str  # CodeDeployDefault.LambdaLinear10PercentEvery1Minute, ...
-    alarms: tuple[dict[str, Any], ...] = ()  # resolved alarm properties of the deployment group
-    stack: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def steps_of(config_name: str) -> list[tuple[float, float]]:
