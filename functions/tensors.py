@@ -80,18 +80,43 @@ def from_json(spec: TensorInfo, data: Any, where: str) -> np.ndarray:
     if arr.dtype.kind not in _ACCEPTED_KINDS[target]:
         if arr.size == 0 and arr.dtype.kind == "f":
             return arr.astype(spec.dtype)
-        if target in "iu" and arr.dtype.kind in "fO" and _integral_beyond_int64(arr):
-            # JSON integers past 64 bits arrive as floats (orjson) or as a mix: a range error, not a type error
-            raise BadRequest(f"{where}: values out of range for {spec.datatype}")
+        if target in "iu" and arr.dtype.kind in "fO":
+            exact = _integers(data)
+            if exact is not None:  # JSON integers past int64 (UINT64's upper half): numpy made them floats
+                return _in_range(exact, spec, where)
+            if _integral_beyond_int64(arr):
+                # JSON integers past 64 bits arrive as floats (orjson) or as a mix: a range error, not a type error
+                raise BadRequest(f"{where}: values out of range for {spec.datatype}")
         raise BadRequest(
             f"{where}: expected {_KIND_WORDS[target]} for datatype {spec.datatype}, "
             f"got {_describe_kind(arr)}"
         )
     if target in "iu" and arr.dtype.kind in "iu":
-        info = np.iinfo(spec.dtype)
-        if arr.size and (arr.min() < info.min or arr.max() > info.max):
-            raise BadRequest(f"{where}: values out of range for {spec.datatype}")
+        return _in_range(arr, spec, where)
     return arr.astype(spec.dtype, copy=False)
+
+
+def _in_range(arr: np.ndarray, spec: TensorInfo, where: str) -> np.ndarray:
+    info = np.iinfo(spec.dtype)  # type: ignore[arg-type]
+    if arr.size and (arr.min() < info.min or arr.max() > info.max):
+        raise BadRequest(f"{where}: values out of range for {spec.datatype}")
+    return arr.astype(spec.dtype, copy=False)
+
+
+def _integers(data: Any) -> np.ndarray | None:
+    """`data` as an object array of Python ints when every element is a JSON integer, else None.
+
+    numpy reads a list holding an integer past int64 as float64 (or objects), so a valid UINT64
+    value from 2**63 to 2**64-1 was refused as out of range, and read as a float it would have
+    lost its low bits. Only requests that reach this (error) path pay for the second reading.
+    """
+    try:
+        exact = np.array(data, dtype=object)
+    except ValueError:
+        return None
+    if not exact.size or not all(type(x) is int for x in exact.flat):
+        return None
+    return exact
 
 
 def _integral_beyond_int64(arr: np.ndarray) -> bool:
