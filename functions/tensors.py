@@ -302,7 +302,10 @@ def check(spec: TensorInfo, arr: np.ndarray, shape: list[int] | None, limits: Li
             "split the request"
         )
     if arr.dtype.kind == "f" and not limits.allow_nan and not np.isfinite(arr).all():
-        raise BadRequest(f"{where}: NaN or infinite values are not accepted (ALLOW_NAN is off)")
+        # JSON has no NaN or infinity (the body would not parse): from JSON this is a number past the
+        # datatype's range that the cast made infinite, so the message says both (error path only).
+        raise BadRequest(f"{where}: NaN, infinity or numbers beyond {spec.datatype}'s range "
+                         f"(±{float(np.finfo(arr.dtype).max):.5g}) are not accepted (ALLOW_NAN is off)")
     return arr
 
 
