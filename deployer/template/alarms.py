@@ -49,6 +49,8 @@ from deployer.template.names import (
     ERROR_RATE_ALARM_NAME,
     FUNCTION,
     FUNCTION_NAME,
+    GOLDEN_HOOK,
+    GOLDEN_HOOK_NAME,
     LATENCY_ALARM,
     LATENCY_ALARM_NAME,
     HandlerSeries,
@@ -61,7 +63,7 @@ from deployer.template.names import (
 __all__ = ["SERVER_ERROR_KINDS", "alarm_resources", "deployment_preference", "deployment_role"]
 
 # functions/errors.py kinds with a 5xx status: the deployment's fault, not the caller's.
-SERVER_ERROR_KINDS = ("Internal", "ModelFailure", "ModelUnavailable")
+SERVER_ERROR_KINDS = ("Internal", "ModelFailure", "ModelUnavailable", "GatewayTimeout")  # 10 metrics: the most an alarm may have
 
 PERIOD_S = 60
 EVALUATION_PERIODS = 3
@@ -176,6 +178,7 @@ def deployment_preference(config: DeployConfig) -> dict[str, Any]:
     return {
         "Type": config.deployment.type,
         "Alarms": [ref(ERROR_RATE_ALARM), ref(LATENCY_ALARM)],
+        "Hooks": {"PreTraffic": ref(GOLDEN_HOOK)},  # the golden set, before any traffic (hooks.py)
         "Role": getatt(DEPLOY_ROLE, "Arn"),
     }
 
@@ -217,6 +220,11 @@ def deployment_role() -> dict[str, Any]:
                                     "lambda:GetProvisionedConcurrencyConfig",
                                 ],
                                 "Resource": [arn("lambda", function), arn("lambda", function + ":*")],
+                            },
+                            {
+                                "Effect": "Allow",
+                                "Action": "lambda:InvokeFunction",
+                                "Resource": arn("lambda", f"function:{GOLDEN_HOOK_NAME}"),
                             },
                             {
                                 "Effect": "Allow",

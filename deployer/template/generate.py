@@ -27,6 +27,7 @@ from deployer.errors import ModelError
 from deployer.template.alarms import alarm_resources, deployment_preference, deployment_role
 from deployer.template.api import api_events, api_resource
 from deployer.template.dashboard import dashboard_resource
+from deployer.template.hooks import golden_hook_resources
 from deployer.template.names import (
     ALIAS,
     API,
@@ -94,6 +95,7 @@ def generate(
         API: api_resource(config),
         **alarm_resources(config, series),
         DEPLOY_ROLE: deployment_role(),
+        **golden_hook_resources(config, function_environment(config)),
         DASHBOARD: dashboard_resource(config, series),
     }
     return {

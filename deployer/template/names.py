@@ -21,6 +21,9 @@ __all__ = [
     "ERROR_RATE_ALARM",
     "FUNCTION",
     "FUNCTION_ROLE",
+    "GOLDEN_HOOK",
+    "GOLDEN_HOOK_NAME",
+    "GOLDEN_HOOK_ROLE",
     "IMAGE_URI",
     "LATENCY_ALARM",
     "LOG_GROUP",
@@ -43,6 +46,8 @@ ERROR_RATE_ALARM = "ErrorRateAlarm"
 LATENCY_ALARM = "LatencyAlarm"
 DEPLOY_ROLE = "DeploymentRole"
 DASHBOARD = "Dashboard"
+GOLDEN_HOOK = "GoldenSetHook"  # the PreTraffic hook function (hooks.py)
+GOLDEN_HOOK_ROLE = "GoldenSetHookRole"
 
 # The alias SAM publishes on every deploy (AutoPublishAlias); the API always calls it.
 ALIAS = "live"
@@ -56,6 +61,7 @@ LOG_GROUP_NAME = "/aws/lambda/${AWS::StackName}"
 ERROR_RATE_ALARM_NAME = "${AWS::StackName}-error-rate"
 LATENCY_ALARM_NAME = "${AWS::StackName}-p99-latency"
 DASHBOARD_NAME = "${AWS::StackName}"
+GOLDEN_HOOK_NAME = "CodeDeployHook_${AWS::StackName}-golden"  # SAM's convention for hook functions
 
 
 def ref(name: str) -> dict[str, Any]:

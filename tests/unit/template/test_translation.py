@@ -23,7 +23,9 @@ def test_ignored_rules_are_never_errors_and_have_reasons() -> None:
 
 
 def test_translation_holds_the_deployment(case: Case) -> None:
-    fn = case.one("AWS::Lambda::Function")["Properties"]
+    functions = case.translated("AWS::Lambda::Function")
+    assert set(functions) == {"ModelFunction", "GoldenSetHook"}
+    fn = functions["ModelFunction"]["Properties"]
     assert fn["PackageType"] == "Image"
     assert "ImageUri" in fn["Code"]
     assert fn["Architectures"] == [case.config.architecture]
@@ -31,6 +33,10 @@ def test_translation_holds_the_deployment(case: Case) -> None:
     assert alias["Properties"]["Name"] == "live"
     update = alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
     assert update["ApplicationName"] == {"Ref": "ServerlessDeploymentApplication"}
+    assert update["BeforeAllowTrafficHook"] == {"Ref": "GoldenSetHook"}  # the golden set before any traffic
+    hook = functions["GoldenSetHook"]["Properties"]
+    assert hook["ImageConfig"]["Command"] == ["functions.golden.handler"]
+    assert hook["Code"]["ImageUri"] in ({"Ref": "ImageUri"}, fn["Code"]["ImageUri"])  # the new version's own image
     assert case.one("AWS::CodeDeploy::Application")
     group = case.one("AWS::CodeDeploy::DeploymentGroup")["Properties"]
     assert group["AlarmConfiguration"] == {
@@ -44,8 +50,8 @@ def test_translation_holds_the_deployment(case: Case) -> None:
     assert case.one("AWS::CloudWatch::Dashboard")
     assert case.one("AWS::ApiGateway::RestApi")
     assert case.one("AWS::ApiGateway::Stage")["Properties"]["StageName"] == "live"
-    assert set(case.translated("AWS::IAM::Role")) == {"ModelFunctionRole", "DeploymentRole"}
-    assert case.one("AWS::Logs::LogGroup")["Properties"]["RetentionInDays"] == case.config.log_retention_days
+    assert set(case.translated("AWS::IAM::Role")) == {"ModelFunctionRole", "DeploymentRole", "GoldenSetHookRole"}
+    assert case.translated("AWS::Logs::LogGroup")["ModelFunctionLogGroup"]["Properties"]["RetentionInDays"] == case.config.log_retention_days
 
 
 def test_alarms_point_at_the_version_this_deploy_publishes(case: Case) -> None:
@@ -88,7 +94,7 @@ def test_churn_translation_has_usage_plan_and_concurrency(churn: Case) -> None:
     assert churn.one("AWS::ApiGateway::ApiKey") and churn.one("AWS::ApiGateway::UsagePlanKey")
     alias = churn.one("AWS::Lambda::Alias")["Properties"]
     assert alias["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 2}
-    assert churn.one("AWS::Lambda::Function")["Properties"]["ReservedConcurrentExecutions"] == 5
+    assert churn.translated("AWS::Lambda::Function")["ModelFunction"]["Properties"]["ReservedConcurrentExecutions"] == 5
 
 
 def _statements(translation: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
