@@ -244,6 +244,8 @@ def _run(
     journal.write("image")
     plan = plan_image(services.ecr, artifact, repository, registry_uri=registry_host(result.account, services.region),
                       tags={"onnx-lambda:model": str(manifest["name"])})  # fmt: skip
+    if plan.repository_exists:
+        _warn_repository_settings(services, repository, artifact.tag, result, progress)
     steps = ImageSteps(services.ecr, artifact)
     execute(plan.calls, {"ecr": steps}, lambda call, _: progress.info(call.why))
     result.image_uri = plan.image_uri
@@ -377,6 +379,23 @@ def _deploy_stack(
         raise DeployFailed(_failure_message(stack, events, stack_plan.change_set_type))
     result.steps["stack"] = "created" if stack_plan.change_set_type == "CREATE" else "updated"
     return stack
+
+
+def _warn_repository_settings(services: Services, repository: str, tag: str, result: PushResult,
+                              progress: Progress) -> None:  # fmt: skip
+    """An existing repository with mutable tags or no scan on push is used as it is, but said, with the fix.
+
+    Changing a repository's settings silently is not ours to do (others may push there too).
+    """
+    try:
+        fixes = services.ecr.repository_fixes(repository, tag)
+    except AwsError as exc:  # a role that may push but not describe: nothing to say
+        progress.info(f"repository settings of {repository} not checked: {exc}")
+        return
+    for fix in fixes:
+        line = f"{fix.warning}; to fix: {fix.command}" if fix.command else fix.warning
+        progress.warn(line)
+        result.notes.append(line)
 
 
 def _stack_version(services: Services, stack: str) -> str | None:
