@@ -33,7 +33,7 @@ import numpy as np
 from deployer.errors import ConfigError
 from deployer.model import optimize as opt
 from deployer.model.detect import detect
-from deployer.model.errors import ModelError, ParityError
+from deployer.model.errors import ModelCrashError, ModelError, ParityError
 from deployer.model.from_onnx import read_proto
 from deployer.model.manifest import check_manifest
 from deployer.model.pickles import pickle_evidence
@@ -364,7 +364,14 @@ class _Pipeline:
         else:
             head = {k: v[:keep] for k, v in feeds.items()}
             head_path = save_arrays(self.workdir / "sample.npz", head)
-            answers = self._run(final, "disabled", head_path, batch, "sample")
+            try:
+                answers = self._run(final, "disabled", head_path, batch, "sample")
+            except ModelError as exc:
+                raise (ModelCrashError if isinstance(exc, ModelCrashError) else ModelError)(
+                    f"{c.source}: the model ran on {rows} {kind} rows at once but fails on the first {keep} alone, "
+                    f"although its signature accepts any number of rows ({exc}); it works only with some batch "
+                    "sizes (an exported shape fixed to the tracing batch?): export it again with a batch dimension "
+                    "that works for every size, or a fixed one") from exc
             why = unsendable(head, answers)
             if why:
                 self.notes.append(why)
