@@ -3,7 +3,7 @@
 Only asked when `AWS_ENDPOINT_URL` points somewhere else than AWS. One short GET, to that
 endpoint only:
 
-    GET /_onnx-lambda/emulator   200 → the local target's emulator (deployer/deploy/emulator.py):
+    GET /_onnx-lambda/emulator   200 → the local cloud's emulator (deployer/local/cloud/emulator/):
                                   moto plus the resource types it lacks; deploys the template as is
     GET /moto-api/config         200 → a bare moto server
 
@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from deployer.template.refs import depends_on, template_refs
 
 __all__ = ["EndpointKind", "probe_endpoint", "adapt", "MOTO_UNSUPPORTED", "MARKER_PATH"]
 
@@ -116,39 +117,6 @@ def adapt(
     for name in [n for n, o in outputs.items() if template_refs(o) & gone]:
         del outputs[name]
     return result, left_out
-
-
-def template_refs(node: Any, *, sub_text: bool = True) -> set[str]:
-    """Logical ids a template fragment refers to: Ref, Fn::GetAtt, Fn::Sub.
-
-    `sub_text=False` leaves out the ${X} names in a Sub's text and keeps only its variables map:
-    an unresolvable ${X} stays text in moto (no failure), so it is not a hard dependency there.
-    """
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref" and isinstance(value, str):
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                found.add(value[0] if isinstance(value, list) else str(value).split(".")[0])
-            elif key == "Fn::Sub":
-                if sub_text:
-                    text = value if isinstance(value, str) else value[0]
-                    found |= {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text)}
-                if isinstance(value, list) and len(value) > 1:
-                    found |= template_refs(value[1], sub_text=sub_text)
-            else:
-                found |= template_refs(value, sub_text=sub_text)
-    elif isinstance(node, list):
-        for item in node:
-            found |= template_refs(item, sub_text=sub_text)
-    return found
-
-
-def depends_on(resource: Mapping[str, Any]) -> set[str]:
-    """A resource's DependsOn as a set of logical ids."""
-    value = resource.get("DependsOn") or []
-    return {value} if isinstance(value, str) else set(value)
 
 
 def _fetch(url: str) -> tuple[int, bytes]:

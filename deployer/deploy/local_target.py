@@ -56,7 +56,7 @@ class LocalTarget:
     def start(self) -> LocalTarget:
         import boto3
 
-        from deployer.deploy.emulator import EmulatorServer
+        from deployer.local.cloud.emulator import EmulatorServer
 
         self._server = EmulatorServer().start()
         session = boto3.session.Session(

@@ -3,7 +3,7 @@
 Two servers, one per session:
 - `moto_url`: a bare moto server (`python -m moto.server`, a subprocess), as the acceptance
   check runs it: what `push --target aws` does with AWS_ENDPOINT_URL at plain moto.
-- `emulator`: the local target's emulator (deployer/deploy/emulator.py) in this process, so a
+- `emulator`: the local cloud's emulator (deployer/local/cloud/emulator/) in this process, so a
   test can also register a failing resource model in it (failing_models.py).
 
 `cli(...)` runs `python -m deployer` with fake credentials and AWS_ENDPOINT_URL set explicitly,
@@ -82,7 +82,7 @@ def moto_url(moto_server: str) -> str:
 
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[Any]:
-    from deployer.deploy.emulator import EmulatorServer
+    from deployer.local.cloud.emulator import EmulatorServer
 
     with EmulatorServer() as server:
         yield server
