@@ -28,7 +28,6 @@ from deployer.deploy.manage import PlanResult, delete, preview, rollback, stack_
 from deployer.deploy.push import PushResult, push
 from deployer.deploy.remote import aws_smoke
 from deployer.deploy.state import state_dir
-from deployer.deploy.errors import DeployError
 from deployer.errors import ConfigError
 
 __all__ = ["run_push", "run_plan", "run_status", "run_rollback", "run_delete", "resolve_target", "LOCAL_NOTICE"]

@@ -1,9 +1,9 @@
 """`plan`, `status`, `rollback`, `delete`: the verbs around a push.
 
-    preview(...)   what push would change: the image (digest, blobs to upload) and the stack's
-                   resources added / modified / removed, read from a change set that is deleted
-                   again (a stack that does not exist yet: every resource is an addition, and no
-                   change set is made at all). Nothing is uploaded, executed or left behind.
+    preview(...)   what push would change: push's own plan (plan_push) rendered - the image
+                   (digest, blobs to upload), the stack's resources added / modified / removed
+                   (read from the change set record run by a display executor that deletes it
+                   again), the alias record. Nothing is uploaded, executed or left behind.
     status(...)    stack state, alias → version, image, URL
     rollback(...)  the alias back to the previous published version (or a given one)
     delete(...)    the stack (waiting, with events); the image repository only when asked
@@ -21,11 +21,10 @@ from deployer.aws.cloudformation import is_in_progress
 from deployer.aws.errors import AwsError
 from deployer.aws.sts import whoami
 from deployer.config import load_config
-from deployer.deploy.context import Builder, Progress, PushOptions, Services, registry_host
+from deployer.deploy.context import Builder, Progress, PushOptions, Services
 from deployer.deploy.errors import DeployError, DeployFailed
-from deployer.deploy.model_input import prepare_model
-from deployer.deploy.plan import _NEEDS_A_PERSON, _RECREATE, CAPABILITIES, PLAN_CHANGE_SET_PREFIX, plan_image
-from deployer.deploy.push import change_summary, stack_tags, translated_body
+from deployer.deploy.executor import PreviewSteps, execute
+from deployer.deploy.push import plan_push
 from deployer.deploy.state import state_dir
 from deployer.template import load_model_manifest
 from deployer.template.names import ALIAS
@@ -51,6 +50,7 @@ class PlanResult:
     changes: dict[str, list[str]] | None = None
     left_out: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    calls: list[dict[str, str]] = field(default_factory=list)  # push's records, in order
 
     @property
     def changed(self) -> bool:
@@ -76,6 +76,7 @@ class PlanResult:
             "changed": self.changed,
             "left_out": self.left_out,
             "notes": self.notes,
+            "calls": self.calls,
         }
 
 
@@ -88,63 +89,44 @@ def preview(
     environ: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> PlanResult:
-    """What `push` would change, changing nothing (module doc)."""
+    """What `push` would change, changing nothing: push's own plan (plan_push), rendered.
+
+    The records are push's; only the executor differs: the change set is created to read the
+    difference and deleted (PreviewSteps), every other record is listed, none is executed.
+    """
     identity = whoami(services.sts)
-    base = load_config(options.project, options.config_overrides(), environ=environ)
-    model = prepare_model(options.model, state_dir(options.project) / "build", trust_pickle=options.trust_pickle,
-                          progress=progress.info)  # fmt: skip
-    manifest = load_model_manifest(model.folder)
-    config = base.for_model(manifest["name"])
-    stack_name = str(config.stack_name)
-    result = PlanResult(stack=stack_name, region=services.region, endpoint=services.endpoint.url,
+    planned = plan_push(options, services, builder, account=identity.account, progress=progress,
+                        root=state_dir(options.project), environ=environ, clock=clock, total=3)  # fmt: skip
+    manifest, image, stack = planned.manifest, planned.image, planned.stack
+    result = PlanResult(stack=stack.stack, region=services.region, endpoint=services.endpoint.url,
                         model=manifest["name"], model_version=manifest["version"])  # fmt: skip
-    progress.step(1, 3, "image")
-    artifact = builder(model.folder, config, progress)
-    image = plan_image(services.ecr, artifact, str(config.image.repository),
-                       registry_uri=registry_host(identity.account, services.region))  # fmt: skip
-    result.image_digest, result.image_uri = artifact.digest, image.image_uri
+    result.image_digest, result.image_uri = planned.artifact.digest, image.image_uri
     result.image_exists, result.repository_exists = image.image_exists, image.repository_exists
     result.upload_bytes = image.upload_bytes
     result.uploads = [call.why for call in image.calls]
+    result.left_out = planned.left_out
+    result.calls = [{"service": c.service, "method": c.method, "why": c.why} for c in planned.calls]
     for line in result.uploads or ["the image is in the registry already: nothing to upload"]:
         progress.info(line)
-
-    progress.step(2, 3, "template")
-    translation, body, result.left_out = translated_body(manifest, config, image.image_uri, services)
-
-    progress.step(3, 3, "stack")
-    stack = services.cfn.describe_stack(stack_name)
-    result.exists = stack is not None and stack.status not in _RECREATE
-    result.status = stack.status if stack else None
-    if stack is None or stack.status in _RECREATE:
-        result.changes = {"added": [f"{k} ({v['Type']})" for k, v in translation["Resources"].items()],
+    result.exists = stack.status is not None and stack.change_set_type == "UPDATE"
+    result.status = stack.status
+    result.notes += list(stack.recovering)
+    if not result.exists:
+        result.changes = {"added": [f"{k} ({v['Type']})" for k, v in planned.translation["Resources"].items()],
                           "modified": [], "removed": []}  # fmt: skip
-        result.notes.append(f"stack {stack_name} does not exist yet: push creates every resource")
-    elif stack.status in _NEEDS_A_PERSON or is_in_progress(stack.status):
-        result.notes.append(f"stack {stack_name} is {stack.status}: push would refuse to change it now")
+        result.notes.append(f"stack {stack.stack} does not exist yet: push creates every resource")
+    elif is_in_progress(stack.status or ""):
+        result.notes.append(f"stack {stack.stack} is {stack.status}: push would wait for it first")
     else:
-        name = f"{PLAN_CHANGE_SET_PREFIX}{time.strftime('%Y%m%d-%H%M%S', time.gmtime(clock()))}-{artifact.digest[7:15]}"
-        change_set_id = services.cfn.create_change_set(
-            stack=stack_name, name=name, change_set_type="UPDATE", template_body=body,
-            parameters={"ImageUri": image.image_uri}, tags=stack_tags(manifest, artifact), capabilities=CAPABILITIES,
-            description="onnx-lambda-deployer plan (deleted after reading)",
-        )  # fmt: skip
-        if change_set_id is None:
-            result.changes = {"added": [], "modified": [], "removed": []}
+        (changes,) = execute([planned.deploy], {"cloudformation": PreviewSteps(services.cfn)})
+        if isinstance(changes, str):
+            result.notes.append(changes)
         else:
-            try:
-                change_set = services.cfn.wait_change_set(change_set_id)
-                if change_set.empty:
-                    result.changes = {"added": [], "modified": [], "removed": []}
-                elif not change_set.ready:
-                    result.notes.append(f"CloudFormation refused the change set: {change_set.reason}")
-                else:
-                    result.changes = change_summary(change_set)
-            finally:
-                services.cfn.delete_change_set(change_set_id)
+            result.changes = changes
+    result.notes += [call.why for call in planned.alias]
     if result.changes is not None:
         counts = ", ".join(f"{len(v)} {k}" for k, v in result.changes.items())
-        progress.info(f"stack {stack_name}: {counts}" if any(result.changes.values()) else f"stack {stack_name}: no changes")
+        progress.info(f"stack {stack.stack}: {counts}" if any(result.changes.values()) else f"stack {stack.stack}: no changes")
     return result
 
 

@@ -26,23 +26,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deployer.aws.cloudformation import ChangeSet, Stack, StackEvent
 from deployer.aws.errors import AwsError
 from deployer.aws.sts import whoami
 from deployer.config import DeployConfig, load_config
 from deployer.deploy.artifact import ImageArtifact
 from deployer.deploy.compat import adapt
 from deployer.deploy.context import Builder, Progress, PushOptions, Services, registry_host
-from deployer.deploy.errors import DeployError, DeployFailed
-from deployer.deploy.executor import ImageSteps, StackSteps, execute
+from deployer.deploy.errors import DeployError
+from deployer.deploy.executor import ImageSteps, LambdaSteps, StackSteps, execute
 from deployer.deploy.model_input import prepare_model
-from deployer.deploy.plan import CAPABILITIES, CHANGE_SET_PREFIX, APICall, ImagePlan, plan_image, plan_stack
+from deployer.deploy.plan import CAPABILITIES, CHANGE_SET_PREFIX, APICall, ImagePlan, StackPlan, plan_image, plan_stack
 from deployer.deploy.smoke import SmokeResult, skipped
 from deployer.deploy.state import Journal, StackKey, StackLock, state_dir
 from deployer.template import generate, load_model_manifest, translate
 from deployer.template.names import ALIAS
 
-__all__ = ["PushResult", "push", "TOTAL_STEPS", "Smoke", "SmokeContext", "stack_tags", "translated_body", "TEMPLATE_BODY_LIMIT"]
+__all__ = ["PushResult", "PushPlan", "push", "plan_push", "change_set_record", "TOTAL_STEPS", "Smoke", "SmokeContext", "stack_tags", "translated_body", "TEMPLATE_BODY_LIMIT"]
 
 TOTAL_STEPS = 8
 TEMPLATE_BODY_LIMIT = 51_200  # CloudFormation's TemplateBody limit, in bytes
@@ -156,29 +155,47 @@ def translated_body(
     return translation, body, left_out
 
 
-def push(
+@dataclass(frozen=True)
+class PushPlan:
+    """Everything a push would do, decided with describe calls only (plan.py's records).
+
+    `push` executes the records with the real steps (executor.py); `plan` renders them, with a
+    display executor that only reads the change set's difference (manage.preview). One pipeline.
+    """
+
+    manifest: Mapping[str, Any]
+    config: DeployConfig
+    folder: Path
+    converted: bool
+    artifact: ImageArtifact
+    image: ImagePlan
+    translation: dict[str, Any]
+    left_out: list[dict[str, str]]
+    stack: StackPlan
+    deploy: APICall  # the change set: create, wait, execute, wait (or, for plan, create, read, delete)
+    alias: tuple[APICall, ...]  # the alias back onto the stack's version when a rollback moved it
+
+    @property
+    def calls(self) -> tuple[APICall, ...]:
+        return (*self.image.calls, *self.stack.calls, self.deploy, *self.alias)
+
+
+def plan_push(
     options: PushOptions,
     services: Services,
     builder: Builder,
     *,
-    target: str,
-    smoke: Smoke,
+    account: str,
     progress: Progress,
-    image_source: str = "",
+    root: Path,
     environ: Mapping[str, str] | None = None,
+    interrupted: Mapping[str, Any] | None = None,
     clock: Callable[[], float] = time.time,
-    state_root: Path | None = None,
-) -> PushResult:
-    """Run the push (module doc). Raises DeployerError subclasses for everything a user can fix."""
-    root = state_root or state_dir(options.project)
+    total: int = TOTAL_STEPS,
+) -> PushPlan:
+    """The local stages (model, build, template) and the planners' records; changes nothing in AWS."""
     base_config = load_config(options.project, options.config_overrides(), environ=environ)
-    result = PushResult(target=target, stack="", region=services.region, endpoint=services.endpoint.url,
-                        image_source=image_source)  # fmt: skip
-
-    identity = whoami(services.sts)
-    result.account = identity.account
-
-    progress.step(1, TOTAL_STEPS, "model")
+    progress.step(1, total, "model")
     model = prepare_model(options.model, root / "build", trust_pickle=options.trust_pickle, progress=progress.info)
     manifest = load_model_manifest(model.folder)
     folder = model.folder
@@ -192,11 +209,75 @@ def push(
                       "before any traffic moves")  # fmt: skip
     config = base_config.for_model(manifest["name"])
     stack_name = str(config.stack_name)
-    result.stack, result.model, result.model_version = stack_name, manifest["name"], manifest["version"]
-    result.model_folder = str(folder)
-    result.steps["model"] = "converted" if model.converted else "unchanged"
     progress.info(f"{manifest['name']} {manifest['version']} from {model.folder}" + (" (converted)" if model.converted else ""))
 
+    progress.step(2, total, "build")
+    artifact = builder(folder, config, progress)
+    progress.info(f"{len(artifact.layers)} layers, {sum(b.size for b in artifact.layers):,} bytes compressed ({artifact.source})")
+
+    progress.step(3, total, "plan")
+    repository = str(config.image.repository)
+    image = plan_image(services.ecr, artifact, repository, registry_uri=registry_host(account, services.region),
+                       tags={"onnx-lambda:model": str(manifest["name"])})  # fmt: skip
+    translation, body, left_out = translated_body(manifest, config, image.image_uri, services)
+    progress.info(f"translated with aws-sam-translator: {len(translation['Resources'])} resources, {len(body):,} bytes")
+    resume = bool(interrupted and interrupted.get("phase") == "executing")
+    stack = plan_stack(services.cfn, stack_name, resume_in_progress=resume)
+    deploy = change_set_record(stack, body, image, manifest, artifact, clock)
+    alias = _alias_records(services, stack_name) if stack.status is not None else ()
+    return PushPlan(manifest, config, folder, model.converted, artifact, image, translation, left_out, stack, deploy, alias)
+
+
+def change_set_record(stack: StackPlan, body: str, image: ImagePlan, manifest: Mapping[str, Any],
+                      artifact: ImageArtifact, clock: Callable[[], float]) -> APICall:  # fmt: skip
+    name = f"{CHANGE_SET_PREFIX}{time.strftime('%Y%m%d-%H%M%S', time.gmtime(clock()))}-{artifact.digest[7:15]}"
+    params = {
+        "stack": stack.stack, "name": name, "change_set_type": stack.change_set_type, "template_body": body,
+        "parameters": {"ImageUri": image.image_uri}, "tags": stack_tags(manifest, artifact),
+        "capabilities": CAPABILITIES,
+        "description": f"onnx-lambda-deployer: {manifest['name']} {manifest['version']}, image {artifact.tag[:19]}",
+    }  # fmt: skip
+    verb = "create the stack" if stack.change_set_type == "CREATE" else "update the stack"
+    return APICall("cloudformation", "deploy_change_set", params,
+                   f"{verb} {stack.stack} through change set {name} (executed, then waited for)")  # fmt: skip
+
+
+def _alias_records(services: Services, stack: str) -> tuple[APICall, ...]:
+    """The alias back onto the version the stack names, when a rollback moved it off (an unchanged
+    template would not move it: CloudFormation sees no change)."""
+    alias = services.lam.get_alias(stack, ALIAS)
+    named = _stack_version(services, stack)
+    if alias is None or not named or (alias.function_version == named and not alias.weights):
+        return ()
+    return (APICall("lambda", "restore_alias", {"function": stack, "alias": ALIAS},
+                    f"move alias {ALIAS} from version {alias.function_version} back to the stack's version "
+                    f"(a rollback had moved it)"),)  # fmt: skip
+
+
+def push(
+    options: PushOptions,
+    services: Services,
+    builder: Builder,
+    *,
+    target: str,
+    smoke: Smoke,
+    progress: Progress,
+    image_source: str = "",
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.time,
+    state_root: Path | None = None,
+) -> PushResult:
+    """Plan (plan_push), then execute the records (module doc). Raises DeployerError subclasses for
+    everything a user can fix."""
+    root = state_root or state_dir(options.project)
+    result = PushResult(target=target, stack="", region=services.region, endpoint=services.endpoint.url,
+                        image_source=image_source)  # fmt: skip
+    identity = whoami(services.sts)
+    result.account = identity.account
+    # The stack's name is known before the lock: from the model's manifest (cheap; converted and cached).
+    base = load_config(options.project, options.config_overrides(), environ=environ)
+    model = prepare_model(options.model, root / "build", trust_pickle=options.trust_pickle, progress=progress.info)
+    stack_name = str(base.for_model(load_model_manifest(model.folder)["name"]).stack_name)
     key = StackKey(stack_name, services.region, services.endpoint.url)
     with StackLock(root, key, clock=clock):
         journal = Journal(root, key, clock=clock)
@@ -205,9 +286,11 @@ def push(
             note = f"an earlier push of {stack_name} was interrupted in phase {interrupted.get('phase')!r}: recovering"
             result.recovered.append(note)
             progress.warn(note)
-        journal.write("build", target=target, stack=stack_name, model_version=manifest["version"])
+        journal.write("build", target=target, stack=stack_name)
         try:
-            _run(options, services, builder, manifest, config, result, journal, interrupted, smoke, progress, clock)
+            planned = plan_push(options, services, builder, account=identity.account, progress=progress, root=root,
+                                environ=environ, interrupted=interrupted, clock=clock)  # fmt: skip
+            _execute(planned, services, result, journal, interrupted, smoke, progress, clock)
         except BaseException:
             phase = journal.read().get("phase")
             # A failure leaves "failed"; an interruption (Ctrl-C, kill) leaves the phase it was in.
@@ -218,12 +301,9 @@ def push(
     return result
 
 
-def _run(
-    options: PushOptions,
+def _execute(
+    planned: PushPlan,
     services: Services,
-    builder: Builder,
-    manifest: Mapping[str, Any],
-    config: DeployConfig,
     result: PushResult,
     journal: Journal,
     interrupted: Mapping[str, Any] | None,
@@ -231,52 +311,61 @@ def _run(
     progress: Progress,
     clock: Callable[[], float],
 ) -> None:
-    stack_name = result.stack
-    progress.step(2, TOTAL_STEPS, "build")
-    artifact = builder(Path(result.model_folder), config, progress)
+    manifest, config, artifact, image = planned.manifest, planned.config, planned.artifact, planned.image
+    result.stack, result.model, result.model_version = planned.stack.stack, manifest["name"], manifest["version"]
+    result.model_folder = str(planned.folder)
+    result.steps["model"] = "converted" if planned.converted else "unchanged"
     result.image_digest, result.image_kind, result.image_source = artifact.digest, artifact.kind, artifact.source
-    progress.info(f"{len(artifact.layers)} layers, {sum(b.size for b in artifact.layers):,} bytes compressed ({artifact.source})")
+    result.left_out = planned.left_out
     if artifact.kind == "files":
         result.notes.append(f"image kind 'files' (the model and code layers, no base layer): {artifact.source}")
+    if planned.left_out:
+        types = sorted({item["type"] for item in planned.left_out if item["reason"].startswith("not created")})
+        progress.warn(
+            f"{services.endpoint.describe()} cannot create {', '.join(types)}: {len(planned.left_out)} resources left "
+            f"out of the stack there (the full translation was checked offline)"
+        )
 
-    progress.step(3, TOTAL_STEPS, "image")
-    repository = str(config.image.repository)
-    journal.write("image")
-    plan = plan_image(services.ecr, artifact, repository, registry_uri=registry_host(result.account, services.region),
-                      tags={"onnx-lambda:model": str(manifest["name"])})  # fmt: skip
-    if plan.repository_exists:
-        _warn_repository_settings(services, repository, artifact.tag, result, progress)
+    progress.step(4, TOTAL_STEPS, "image")
+    journal.write("image", image_uri=image.image_uri)
+    if image.repository_exists:
+        _warn_repository_settings(services, image.repository, artifact.tag, result, progress)
     steps = ImageSteps(services.ecr, artifact)
-    execute(plan.calls, {"ecr": steps}, lambda call, _: progress.info(call.why))
-    result.image_uri = plan.image_uri
+    execute(image.calls, {"ecr": steps}, lambda call, _: progress.info(call.why))
+    result.image_uri = image.image_uri
     result.uploaded_bytes = steps.uploaded_layer_bytes
     result.uploaded_config_bytes = steps.uploaded_config_bytes
     result.uploaded_layers = [d for d in steps.uploaded if d != artifact.config.digest]
     result.layers = [{"digest": b.digest, "size": b.size, "role": b.role, "uploaded": b.digest in steps.uploaded}
                      for b in artifact.layers]  # fmt: skip
-    result.steps["image"] = "pushed" if plan.calls else "unchanged"
-    if not plan.calls:
-        progress.info(f"{plan.image_uri}: already in the registry, nothing uploaded")
-    else:
-        progress.info(f"{plan.image_uri}: {result.uploaded_bytes:,} layer bytes uploaded")
-
-    progress.step(4, TOTAL_STEPS, "template")
-    journal.write("template", image_uri=plan.image_uri)
-    translation, body, left_out = translated_body(manifest, config, plan.image_uri, services)
-    result.left_out = left_out
-    progress.info(f"translated with aws-sam-translator: {len(translation['Resources'])} resources, {len(body):,} bytes")
-    if left_out:
-        types = sorted({item["type"] for item in left_out if item["reason"].startswith("not created")})
-        progress.warn(
-            f"{services.endpoint.describe()} cannot create {', '.join(types)}: {len(left_out)} resources left out of "
-            f"the stack there (the full translation was checked offline)"
-        )
+    result.steps["image"] = "pushed" if image.calls else "unchanged"
+    progress.info(f"{image.image_uri}: " + (f"{result.uploaded_bytes:,} layer bytes uploaded" if image.calls
+                                            else "already in the registry, nothing uploaded"))  # fmt: skip
 
     progress.step(5, TOTAL_STEPS, "stack")
-    stack = _deploy_stack(services, stack_name, body, plan, manifest, artifact, result, journal, interrupted, progress, clock)
-    result.changed = bool(plan.calls) or result.change_set is not None
+    for note in planned.stack.recovering:
+        result.recovered.append(note)
+        progress.warn(note)
+    stack_steps = StackSteps(services.cfn, on_event=progress.event, journal=journal, say=progress.info)
+    targets = {"cloudformation": stack_steps, "lambda": LambdaSteps(services)}
+    report = lambda call, _: progress.info(call.why)  # noqa: E731
+    execute(planned.stack.calls, targets, report)
+    deploy = planned.deploy
+    if any(call.method == "wait_stack" for call in planned.stack.calls):
+        again = plan_stack(services.cfn, planned.stack.stack)  # the wait is over: decide again from the new state
+        execute(again.calls, targets, report)
+        deploy = change_set_record(again, deploy.params["template_body"], image, manifest, artifact, clock)
+    (outcome,) = execute([deploy], targets, report)
+    result.change_set = outcome.changes
+    result.steps["stack"] = outcome.word
+    result.changed = bool(image.calls) or result.change_set is not None
+    alias_calls = planned.alias or _alias_records(services, planned.stack.stack)  # a rollback during this push, too
+    if alias_calls:
+        execute(alias_calls, targets, report)
+        result.steps["alias"] = "restored"
 
     progress.step(6, TOTAL_STEPS, "outputs")
+    stack = outcome.stack
     result.status = stack.status
     result.outputs = dict(stack.outputs) or derived_outputs(services, stack.name, config)
     if result.outputs and not stack.outputs:
@@ -286,20 +375,11 @@ def _run(
         )
     result.api_url = result.outputs.get("ApiUrl", "")
     result.url = result.api_url
-    alias = services.lam.get_alias(stack_name, ALIAS)
-    named = _stack_version(services, stack_name)
-    if alias is not None and named and (alias.function_version != named or alias.weights):
-        # A rollback moved the alias off the version this stack names; an unchanged template does not
-        # move it back (CloudFormation sees no change), so the push does, as the user asked for this model.
-        alias = services.lam.point_alias(stack_name, ALIAS, named, f"restored to the stack's version {named} by push "
-                                         f"(it was at {alias.function_version})")  # fmt: skip
-        result.steps["alias"] = "restored"
-        progress.info(f"alias {ALIAS} moved back to version {named}, the version this stack deploys (a rollback had "
-                      "moved it)")  # fmt: skip
+    alias = services.lam.get_alias(stack.name, ALIAS)
     if alias is not None:
         result.alias, result.function_version = alias.name, alias.function_version
     else:
-        versions = services.lam.versions(stack_name)
+        versions = services.lam.versions(stack.name)
         result.function_version = versions[-1] if versions else None
         if not result.left_out:
             result.notes.append(f"the function has no '{ALIAS}' alias")
@@ -307,78 +387,9 @@ def _run(
 
     progress.step(7, TOTAL_STEPS, "smoke test")
     journal.write("smoke")
-    context = SmokeContext(manifest, config, result.outputs, services, Path(result.model_folder), artifact.docker_tag)
+    context = SmokeContext(manifest, config, result.outputs, services, planned.folder, artifact.docker_tag)
     result.smoke_test = smoke(context)
     progress.info(f"{result.smoke_test.status}: {result.smoke_test.reason}")
-
-
-def _deploy_stack(
-    services: Services,
-    stack_name: str,
-    body: str,
-    image: ImagePlan,
-    manifest: Mapping[str, Any],
-    artifact: ImageArtifact,
-    result: PushResult,
-    journal: Journal,
-    interrupted: Mapping[str, Any] | None,
-    progress: Progress,
-    clock: Callable[[], float],
-) -> Stack:
-    cfn = services.cfn
-    resume = bool(interrupted and interrupted.get("phase") == "executing")
-    stack_plan = plan_stack(cfn, stack_name, resume_in_progress=resume)
-    for note in stack_plan.recovering:
-        result.recovered.append(note)
-        progress.warn(note)
-    steps = StackSteps(cfn, on_event=progress.event)
-    execute(stack_plan.calls, {"cloudformation": steps}, lambda call, _: progress.info(call.why))
-    if any(call.method == "wait_stack" for call in stack_plan.calls):
-        stack_plan = plan_stack(cfn, stack_name)  # the wait is over: decide again from the new state
-        execute(stack_plan.calls, {"cloudformation": steps}, lambda call, _: progress.info(call.why))
-
-    name = f"{CHANGE_SET_PREFIX}{time.strftime('%Y%m%d-%H%M%S', time.gmtime(clock()))}-{artifact.digest[7:15]}"
-    journal.write("change-set", change_set=name)
-    change_set_id = cfn.create_change_set(
-        stack=stack_name, name=name, change_set_type=stack_plan.change_set_type, template_body=body,  # type: ignore[arg-type]
-        parameters={"ImageUri": image.image_uri}, tags=stack_tags(manifest, artifact), capabilities=CAPABILITIES,
-        description=f"onnx-lambda-deployer: {manifest['name']} {manifest['version']}, image {artifact.tag[:19]}",
-    )  # fmt: skip
-    change_set = cfn.wait_change_set(change_set_id) if change_set_id else None
-    if change_set is None or change_set.empty:
-        if change_set_id:
-            cfn.delete_change_set(change_set_id)
-        progress.info("no changes: the stack already runs this template and image")
-        result.steps["stack"] = "unchanged"
-        stack = cfn.describe_stack(stack_name)
-        if stack is None:
-            raise DeployError(f"stack {stack_name} vanished after an empty change set")
-        return stack
-    if not change_set.ready:
-        cfn.delete_change_set(change_set.change_set_id)
-        raise DeployFailed(f"CloudFormation refused the change set for {stack_name}: {change_set.status}: {change_set.reason}")
-    result.change_set = change_summary(change_set)
-    counts = ", ".join(f"{len(v)} {k}" for k, v in result.change_set.items())
-    progress.info(f"change set {name}: {counts}")
-
-    seen = {e.event_id for e in cfn.events(stack_name)}
-    journal.write("executing", change_set=name, change_set_id=change_set.change_set_id)
-    try:
-        cfn.execute_change_set(change_set.change_set_id)
-    except AwsError as exc:
-        stack = cfn.describe_stack(stack_name)
-        state = stack.status if stack else "gone"
-        raise DeployFailed(
-            f"executing the change set on {stack_name} failed ({exc}); the stack is {state}: see `python -m deployer "
-            f"status`; the previous version keeps serving"
-        ) from exc
-    stack, events = cfn.wait_stack(stack_name, seen=seen, on_event=progress.event)
-    if stack is None:
-        raise DeployFailed(f"stack {stack_name} disappeared during the deployment")
-    if stack.status not in SUCCESS:
-        raise DeployFailed(_failure_message(stack, events, stack_plan.change_set_type))
-    result.steps["stack"] = "created" if stack_plan.change_set_type == "CREATE" else "updated"
-    return stack
 
 
 def _warn_repository_settings(services: Services, repository: str, tag: str, result: PushResult,
@@ -419,35 +430,3 @@ def derived_outputs(services: Services, stack: str, config: DeployConfig) -> dic
         out["FunctionArn"] = function.arn
         out["ImageUri"] = function.image_uri
     return out
-
-
-def change_summary(change_set: ChangeSet) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {"added": [], "modified": [], "removed": []}
-    names = {"Add": "added", "Modify": "modified", "Remove": "removed"}
-    for change in change_set.changes:
-        out.setdefault(names.get(change.action, change.action.lower()), []).append(f"{change.logical_id} ({change.resource_type})")
-    return out
-
-
-def _failure_message(stack: Stack, events: list[StackEvent], kind: str) -> str:
-    failing = [e for e in events if e.failed and e.reason and "cancelled" not in e.reason.lower()]
-    failing = failing or [e for e in events if e.failed]
-    cause = "; ".join(str(e) for e in failing[:3]) or stack.reason or "no failing event was reported"
-    if stack.status == "UPDATE_ROLLBACK_FAILED":
-        return (
-            f"the update of {stack.name} failed and its rollback failed too (UPDATE_ROLLBACK_FAILED): {cause}. Fix the "
-            f"cause, run `aws cloudformation continue-update-rollback --stack-name {stack.name}`, then push again"
-        )
-    if kind == "CREATE":
-        return (
-            f"creating {stack.name} failed and CloudFormation rolled it back ({stack.status}): {cause}. Fix the cause "
-            f"and push again (the empty stack is deleted and created anew)"
-        )
-    return (
-        f"updating {stack.name} failed and CloudFormation rolled it back ({stack.status}): {cause}. The previous "
-        f"version keeps serving"
-    )
-
-
-def describe_calls(calls: tuple[APICall, ...]) -> list[str]:
-    return [call.why for call in calls]

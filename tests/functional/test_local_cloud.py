@@ -79,6 +79,13 @@ def test_lifecycle_push_rollback_delete(cloud_project: Path, versions: dict[str,
     assert doc["target"] == "local" and doc["function_version"] == "1"
     assert doc["model_version"] == manifest_v1["version"] and doc["url"] == url
 
+    planned = run("plan", str(versions["v2"]), "--builder", "files", "--json", project=cloud_project)
+    assert planned.code == 0, planned.stderr
+    plan = planned.json()  # push's own records, rendered; nothing changed
+    assert plan["changed"] and plan["exists"] and any("ModelFunction" in m for m in plan["changes"]["modified"])
+    assert [c["method"] for c in plan["calls"]][-1] == "deploy_change_set"
+    assert predict(url) == v1 and status(cloud_project)["function_version"] == "1"
+
     second = run("push", str(versions["v2"]), "--builder", "files", "--json", project=cloud_project)
     assert second.code == 0, second.stderr
     assert second.json()["url"] == url
@@ -98,8 +105,11 @@ def test_lifecycle_push_rollback_delete(cloud_project: Path, versions: dict[str,
     again = run("rollback", "--stack-name", "onnx-lin", "--json", project=cloud_project)
     assert again.code != 0 and "nothing older" in again.json()["error"]
 
+    replan = run("plan", str(versions["v2"]), "--builder", "files", "--json", project=cloud_project)
+    assert any("back to the stack's version" in note for note in replan.json()["notes"]), replan.stdout
     third = run("push", str(versions["v2"]), "--builder", "files", "--json", project=cloud_project)
     assert third.code == 0, third.stderr
+    assert third.json()["steps"]["alias"] == "restored"
     assert predict(url) == v2
     assert status(cloud_project)["model_version"] == manifest_v2["version"]
 
