@@ -6,19 +6,19 @@ steps together; `plan`, `status`, `rollback`, `delete` live in manage.py; api.py
 object and is what the CLI calls.
 
     api.py           run_push / run_plan / run_status / run_rollback / run_delete, target choice
-    push.py          the push pipeline (steps 0-8), PushResult
+                     (aws, or the project's local cloud: deployer.local.cloud)
+    push.py          plan_push (every record of a push, describe calls only), push (executes them)
     plan.py          APICall, plan_image, plan_stack (and the recovery rules of every stack state)
-    executor.py      execute(calls, targets), ImageSteps, StackSteps
+    executor.py      execute(calls, targets): ImageSteps, StackSteps, LambdaSteps; PreviewSteps for plan
     artifact.py      blobs, the manifest, the content digest and tag, the blob cache
     sources.py       where the blobs come from: a Docker image, or the model and code files
     model_input.py   step 1: a converted folder as it is, a model file converted (cached by content)
     context.py       Services (typed AWS wrappers), PushOptions, Progress, choose_builder
     state.py         the per-stack lock and journal under <project>/.deployer/
     smoke.py         the smoke test (sample in, expected outputs compared); remote.py for AWS
-    compat.py        what an endpoint can deploy (AWS, our emulator, bare moto) and `adapt`
-    emulator.py      the local target's AWS emulator: moto + the resource types it lacks
-    local_target.py  the embedded local target (emulator + the local Lambda runtime)
-    container.py     the local target's function in Docker (the pushed image, under its RIE)
+    golden.py        push --golden: the golden set checked and carried in the image
+    compat.py        what an endpoint can deploy (AWS, the local cloud's emulator, bare moto) and `adapt`
+    container.py     a function image in Docker under its RIE (the local cloud's container runtimes)
     errors.py        DeployError and its subclasses
 
 Imports stay light: boto3, moto and docker are imported when a command needs them.
