@@ -321,6 +321,7 @@ class _Pipeline:
         stages["optimized"] = compare("optimized", expected, got, outputs, self.tol, c.scores_for)
         if not stages["optimized"].passed:
             raise self._fail(stages["optimized"], rows, kind)
+        _declared_shapes(c.source, outputs, got, rows, chunked=batch is not None)
         final, final_stage = optimized, "optimized"
 
         quantization = None
@@ -456,6 +457,29 @@ class _Pipeline:
             "optimization": optimization,
             "notes": self.notes + [n for s in parity["stages"].values() for n in s["notes"]],
         }
+
+
+def _declared_shapes(source: str, outputs: list[TensorSpec], got: dict[str, np.ndarray], rows: int,
+                     chunked: bool) -> None:
+    """Refuse a model whose outputs contradict their declared fixed dimensions or rank.
+
+    onnxruntime only logs a warning ("Expected shape from model of {-1,2} does not match actual
+    shape of {3,3}"), and the manifest, the metadata route and the OpenAPI document would publish
+    the declared shape, which clients rely on. The first axis is not checked when the rows ran in
+    chunks of a fixed batch (the chunks' outputs are concatenated). A shape the graph leaves out
+    (no dims at all) is not checked.
+    """
+    for spec in outputs:
+        arr = got.get(spec.name)
+        if arr is None or not spec.shape:
+            continue
+        wrong = arr.ndim != len(spec.shape) or any(
+            isinstance(want, int) and want >= 0 and want != have and not (axis == 0 and chunked)
+            for axis, (want, have) in enumerate(zip(spec.shape, arr.shape)))
+        if wrong:
+            raise ModelError(f"{source}: the model declares its output {spec.name!r} as {list(spec.shape)} but returns "
+                             f"shape {list(arr.shape)} for {rows} rows, so its signature is wrong; fix the graph's "
+                             "output shape (onnx.tools.update_model_dims, or export again) and convert again")
 
 
 def _unique_names(source: str, kind: str, specs: list[TensorSpec]) -> None:
