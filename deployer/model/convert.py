@@ -286,6 +286,7 @@ class _Pipeline:
             raise ModelError(f"{c.source}: {exc}") from exc
         _unique_names(c.source, "input", inputs)
         _unique_names(c.source, "output", outputs)
+        _no_empty_inputs(c.source, inputs)
         if self.raw is not None:
             feeds, kind = fit_sample(self.raw, inputs), "sample"
         else:
@@ -480,6 +481,17 @@ def _declared_shapes(source: str, outputs: list[TensorSpec], got: dict[str, np.n
             raise ModelError(f"{source}: the model declares its output {spec.name!r} as {list(spec.shape)} but returns "
                              f"shape {list(arr.shape)} for {rows} rows, so its signature is wrong; fix the graph's "
                              "output shape (onnx.tools.update_model_dims, or export again) and convert again")
+
+
+def _no_empty_inputs(source: str, inputs: list[TensorSpec]) -> None:
+    """Refuse an input with a fixed dimension of 0: it holds no values, the handler refuses every
+    empty tensor (so the model could never answer), and with a batch of 0 the parity check ran on
+    no rows and convert ended on a pydantic dump about `parity.rows`."""
+    for spec in inputs:
+        if any(isinstance(d, int) and d == 0 for d in spec.shape):
+            raise ModelError(f"{source}: input {spec.describe()} has a dimension fixed to 0, so it can hold no "
+                             "values and no request could ever be answered; fix the model's declared input shape "
+                             "(a dynamic or positive size) and convert again")
 
 
 def _unique_names(source: str, kind: str, specs: list[TensorSpec]) -> None:
