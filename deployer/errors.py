@@ -5,6 +5,7 @@
     ├── ModelError                the model file or folder is missing, unreadable or invalid
     ├── DependencyError           an optional extra is not installed (message carries the pip command)
     ├── LocalRuntimeError         the local runtime (emulator, gateway) could not start or answer
+    ├── ImageError                no image to push: no builder, no Docker image, unreadable files (deployer/image)
     ├── AwsError                  an AWS call failed: credentials, region, endpoint (deployer/aws/errors.py)
     └── DeployError               a push, plan, rollback or delete could not finish (deployer/deploy/errors.py)
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 __all__ = [
     "DeployerError",
+    "ImageError",
     "ConfigError",
     "ModelError",
     "DependencyError",
@@ -43,3 +45,7 @@ class DependencyError(DeployerError):
 
 class LocalRuntimeError(DeployerError):
     pass
+
+
+class ImageError(DeployerError):
+    """The image could not be made or read (deployer/image); push reports it as a BuildError."""

@@ -22,7 +22,7 @@ from typing import Any
 
 from deployer.aws.session import AwsSettings, connect, endpoint_from_env, has_credentials
 from deployer.config import load_config
-from deployer.deploy.artifact import BlobStore, default_cache_dir
+from deployer.image.blobs import BlobStore, cache_root
 from deployer.deploy.context import Progress, PushOptions, Services, choose_builder
 from deployer.deploy.manage import PlanResult, delete, preview, rollback, stack_name_for, status
 from deployer.deploy.push import PushResult, push
@@ -99,7 +99,7 @@ def run_push(
 ) -> PushResult:
     """Push (api module doc). On the local target the cloud keeps serving after push returns."""
     target = resolve_target(options, environ, session_factory)
-    store = BlobStore(default_cache_dir(dict(environ) if environ is not None else None) / "blobs")
+    store = BlobStore(cache_root(dict(environ) if environ is not None else None) / "blobs")
     build_root = state_dir(options.project) / "build"
     from deployer.local import find_code_root
 
@@ -157,7 +157,7 @@ def run_plan(
     services, _ = _services(options, environ, session_factory)
     from deployer.local import find_code_root
 
-    store = BlobStore(default_cache_dir(dict(environ) if environ is not None else None) / "blobs")
+    store = BlobStore(cache_root(dict(environ) if environ is not None else None) / "blobs")
     builder, _ = choose_builder(image=options.image, store=store, allow_files=services.endpoint.kind != "aws",
                                 code_root=find_code_root, build_root=state_dir(options.project) / "build",
                                 mode=options.builder)  # fmt: skip

@@ -19,7 +19,7 @@ from deployer.aws.ecr import Ecr
 from deployer.aws.lambda_ import Lambda
 from deployer.aws.session import Aws
 from deployer.config import DeployConfig
-from deployer.deploy.artifact import BlobStore, ImageArtifact
+from deployer.image.blobs import BlobStore, ImageArtifact
 from deployer.deploy.compat import EndpointKind, probe_endpoint
 from deployer.deploy.errors import BuildError
 
@@ -136,12 +136,12 @@ def choose_builder(
     if mode not in BUILDERS:
         raise BuildError(f"--builder {mode!r}: use one of {', '.join(BUILDERS)}")
     if image:
-        from deployer.deploy.sources import docker_image
+        from deployer.image.sources import docker_image
 
         return (lambda model_dir, config, progress: docker_image(image, connect_docker(), store)), f"docker image {image}"
 
     def files(model_dir: Path, config: DeployConfig, progress: Progress) -> ImageArtifact:
-        from deployer.deploy.sources import files_image
+        from deployer.image.sources import files_image
 
         return files_image(model_dir, code_root(), store, architecture=config.architecture)
 
@@ -163,7 +163,7 @@ def choose_builder(
         )
 
     def built(model_dir: Path, config: DeployConfig, progress: Progress) -> ImageArtifact:
-        from deployer.deploy.sources import docker_image
+        from deployer.image.sources import docker_image
         from deployer.errors import DeployerError
 
         try:

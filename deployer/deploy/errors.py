@@ -12,7 +12,7 @@ Messages are one line each: what, where, and the fix.
 
 from __future__ import annotations
 
-from deployer.errors import DeployerError
+from deployer.errors import DeployerError, ImageError
 
 __all__ = ["DeployError", "BuildError", "DeployFailed", "StackStateError", "ConcurrentPushError"]
 
@@ -21,8 +21,9 @@ class DeployError(DeployerError):
     pass
 
 
-class BuildError(DeployError):
-    pass
+class BuildError(DeployError, ImageError):
+    """No image to push (no builder, a `--builder` that cannot work here). deployer.image raises its own
+    ImageError (image/ does not import the pipeline); both print one line and exit non-zero."""
 
 
 class DeployFailed(DeployError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from deployer.aws.cloudformation import ChangeSet, CloudFormation, Stack, StackEvent
 from deployer.aws.ecr import Ecr
 from deployer.aws.errors import AwsError
-from deployer.deploy.artifact import MANIFEST_MEDIA_TYPE, ImageArtifact
+from deployer.image.blobs import MANIFEST_MEDIA_TYPE, ImageArtifact
 from deployer.deploy.errors import DeployError, DeployFailed
 from deployer.deploy.plan import APICall
 

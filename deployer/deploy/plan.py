@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from deployer.aws.cloudformation import ChangeSetSummary, Stack, is_in_progress
 from deployer.aws.ecr import Repository
-from deployer.deploy.artifact import ImageArtifact
+from deployer.image.blobs import ImageArtifact
 from deployer.deploy.errors import ConcurrentPushError, StackStateError
 
 __all__ = [

@@ -29,7 +29,7 @@ from typing import Any
 from deployer.aws.errors import AwsError
 from deployer.aws.sts import whoami
 from deployer.config import DeployConfig, load_config
-from deployer.deploy.artifact import ImageArtifact
+from deployer.image.blobs import ImageArtifact
 from deployer.deploy.compat import adapt
 from deployer.deploy.context import Builder, Progress, PushOptions, Services, registry_host
 from deployer.deploy.errors import DeployError

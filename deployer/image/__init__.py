@@ -7,7 +7,10 @@
 Parts: build.py (the stages, the result), requirements.py (the `runtime` extra pinned for the
 target), staging.py (wheels, installed tree, byte code; cached on the host), context.py (the
 build context and Dockerfile, and why its layers are reproducible), docker.py (the daemon,
-through the docker CLI). Nothing here talks to AWS; `docker build` runs with no network.
+through the docker CLI), blobs.py (the image as a registry sees it: blobs, manifest, digest, the
+content-addressed blob store and the one cache folder), sources.py (where a push's blobs come
+from: a Docker image, or the model and code files alone). Nothing here talks to AWS; `docker
+build` runs with no network.
 """
 
 from __future__ import annotations

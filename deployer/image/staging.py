@@ -72,8 +72,10 @@ Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "onnx-lambda-deployer" / "image"
+    """Wheels and installed trees: under the one cache folder of the project (blobs.cache_root)."""
+    from deployer.image.blobs import cache_root
+
+    return cache_root() / "image"
 
 
 @dataclass(frozen=True)

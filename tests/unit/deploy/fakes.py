@@ -7,7 +7,7 @@ from pathlib import Path
 
 from deployer.aws.cloudformation import ChangeSetSummary, Stack
 from deployer.aws.ecr import Repository
-from deployer.deploy.artifact import CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, Blob, ImageArtifact
+from deployer.image.blobs import CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, Blob, ImageArtifact
 
 
 def blob(name: str, size: int, role: str) -> Blob:

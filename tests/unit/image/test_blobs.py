@@ -7,8 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
-from deployer.deploy.artifact import MANIFEST_MEDIA_TYPE, BlobStore
-from deployer.deploy.sources import files_image
+from deployer.image.blobs import MANIFEST_MEDIA_TYPE, BlobStore
+from deployer.image.sources import files_image
 from deployer.local import find_code_root
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -32,7 +32,7 @@ __all__ = [
     "MANIFEST_MEDIA_TYPE",
     "CONFIG_MEDIA_TYPE",
     "LAYER_MEDIA_TYPE",
-    "default_cache_dir",
+    "cache_root",
 ]
 
 MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
@@ -41,8 +41,10 @@ LAYER_MEDIA_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 _CHUNK = 1024 * 1024
 
 
-def default_cache_dir(environ: dict[str, str] | None = None) -> Path:
-    """ONNX_LAMBDA_CACHE_DIR, else $XDG_CACHE_HOME (or ~/.cache)/onnx-lambda-deployer."""
+def cache_root(environ: dict[str, str] | None = None) -> Path:
+    """The deployer's one cache folder: ONNX_LAMBDA_CACHE_DIR, else $XDG_CACHE_HOME (or ~/.cache)/onnx-lambda-deployer.
+
+    Blobs go to `blobs/` (BlobStore), wheels and installed trees to `image/` (staging.py)."""
     env = os.environ if environ is None else environ
     if env.get("ONNX_LAMBDA_CACHE_DIR"):
         return Path(env["ONNX_LAMBDA_CACHE_DIR"])

@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from deployer.deploy.artifact import CONFIG_MEDIA_TYPE, Blob, BlobStore, ImageArtifact
-from deployer.deploy.errors import BuildError
+from deployer.image.blobs import CONFIG_MEDIA_TYPE, Blob, BlobStore, ImageArtifact
+from deployer.errors import ImageError as BuildError  # deploy.errors.BuildError is one too
 
 __all__ = ["docker_image", "files_image", "MODEL_ROOT", "CODE_ROOT"]
 
