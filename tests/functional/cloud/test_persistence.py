@@ -102,7 +102,9 @@ def snapshot(url: str, state: Path) -> dict[str, Any]:
         "stages": [(s["stageName"], s["deploymentId"]) for a in apis for s in gateway.get_stages(restApiId=a["id"])["item"]],
         "images": sorted((tuple(i.get("imageTags", [])), i["imageDigest"]) for i in images),
         "blobs": blobs,
-    }
+        "layers": sorted((layer["layerDigest"], layer["layerAvailability"], layer["layerSize"]) for layer in
+                         ecr.batch_check_layer_availability(repositoryName=REPOSITORY, layerDigests=list(blobs))["layers"]),
+    }  # fmt: skip
 
 
 def test_every_resource_comes_back_the_same_after_a_restart(tmp_path: Path) -> None:
@@ -112,6 +114,7 @@ def test_every_resource_comes_back_the_same_after_a_restart(tmp_path: Path) -> N
         before = snapshot(server.url, tmp_path)
     assert [a[1] for a in before["aliases"]] == ["2"] and len(before["versions"]) == 3  # $LATEST, 1, 2
     assert all(before["blobs"].values()) and before["stack"]["StackStatus"] == "UPDATE_COMPLETE"
+    assert len(before["layers"]) == len(before["blobs"]) == 3  # one config for both versions, a layer each
     journal_bytes = (tmp_path / "journal" / JOURNAL_FILE).stat().st_size
     assert journal_bytes < 500_000  # the 4 MiB of layers are in the blobs, not copied into the journal
 

@@ -44,3 +44,12 @@ def test_the_order_depends_on_the_template_only_not_on_the_hash_seed() -> None:
         for seed in ("1", "2")
     ]
     assert orders[0] == orders[1] and json.loads(orders[0]) == dependency_order(resources)
+
+
+def test_a_json_template_is_read_as_json_and_yaml_as_moto_reads_it() -> None:
+    from deployer.local.cloud.emulator.changesets import parse_template
+
+    text = '{"Resources": {"A": {"Type": "T", "Properties": {"Threshold": 1e3, "Name": "yes", "Path": "a\\/b"}}}}'
+    assert parse_template(text) == json.loads(text)
+    yaml_text = "Resources:\n  A:\n    Type: T\n    Properties:\n      Name: !Ref B\n"
+    assert parse_template(yaml_text) == {"Resources": {"A": {"Type": "T", "Properties": {"Name": {"Ref": "B"}}}}}

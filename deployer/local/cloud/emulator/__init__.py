@@ -35,7 +35,8 @@ these and running tests/unit/cloud and tests/functional/cloud before moving the 
                          `change_sets`, `deleted_stacks`, `exports`; Stack.resource_map's private
                          `_template`, `_resource_json_map`, `_parsed_resources`, `_delete_resource`,
                          build_resource_diff, load_*; Stack._add_stack_event/_parse_template/
-                         _create_output_map; parsing.parse_and_update_resource; Event's constructor
+                         _create_output_map; parsing.parse_and_update_resource; Event's constructor;
+                         Stack.parse_template (static) and ChangeSet._parse_template (replaced)
     ecr_blobs.py         ECRBackend.complete_layer_upload and `repository.uploads[id].layer_parts`
                          (dropped by moto after completion); `repositories[name].images`,
                          Image.image_manifest/image_tags/get_image_digest

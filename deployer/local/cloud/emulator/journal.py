@@ -20,7 +20,9 @@ Layer parts are the bulk of a push's bytes and are not copied into the journal: 
 UploadLayerPart record keeps its JSON body without `layerPartBlob` and says where the bytes
 are (`part`: upload id, first byte, length). Until the upload completes they are in its spool
 file; the CompleteLayerUpload record names the blob they became (`completed`: upload id,
-digest), and the spool is removed: on replay the part's bytes are read back from the blob.
+digest), and the spool is removed. On replay a completed upload is not sent again (its layer
+is taken from the blob store, ecr_blobs.py); the parts of one still in progress are read back
+from its spool.
 """
 
 from __future__ import annotations
@@ -180,16 +182,15 @@ class Journal:
             out.flush()
             os.fsync(out.fileno())
 
-    def read_part(self, upload_id: str, first_byte: int, length: int, blob: Path | None) -> bytes | None:
-        """A part's bytes: from the blob its upload became, else from the upload's spool; None if gone."""
-        for path in (blob, self._spool(upload_id)):
-            if path is not None and path.is_file():
-                with open(path, "rb") as source:
-                    source.seek(first_byte)
-                    data = source.read(length)
-                if len(data) == length:
-                    return data
-        return None
+    def read_part(self, upload_id: str, first_byte: int, length: int) -> bytes | None:
+        """A part's bytes, from the upload's spool; None when they are not there (whole)."""
+        path = self._spool(upload_id)
+        if not path.is_file():
+            return None
+        with open(path, "rb") as source:
+            source.seek(first_byte)
+            data = source.read(length)
+        return data if len(data) == length else None
 
     def drop_spool(self, upload_id: str) -> None:
         self._spool(upload_id).unlink(missing_ok=True)

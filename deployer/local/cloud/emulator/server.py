@@ -19,7 +19,9 @@ Replay. `start()` with a journal, before serving any request: moto's backends ar
 every record is run in order through the same WSGI app, with its seed, so moto draws the same
 ids: stack, change set, event and API ids, upload ids, revision ids, random name suffixes. A
 replayed request whose status class differs from the one first answered is logged as a
-divergence (`replay.diverged`); replay goes on. Records of the daemon's own mutations
+divergence (`replay.diverged`); replay goes on. Layer uploads that completed are not sent again:
+their parts are skipped and their completion taken from the blob store (ecr_blobs.py), which
+keeps a replay's time independent of the bytes pushed. Records of the daemon's own mutations
 (`record(kind, data)`) are replayed by calling the handler registered with `on_replay(kind, ...)`
 before `start()`, with moto's generator seeded as it was when the record was made (the server
 reseeds after every journaled item, and reads do not move it: ids drawn by a mutation done under
@@ -340,7 +342,8 @@ class EmulatorServer:
 
     def _replay(self, entries: list[Entry]) -> None:
         from moto.moto_api import _internal
-        from moto.moto_api._internal import mock_random
+
+        from deployer.local.cloud.emulator.ecr_blobs import replayed_layers
 
         assert self._journal is not None
         started = time.monotonic()
@@ -348,6 +351,28 @@ class EmulatorServer:
         self.replay = Replay(dropped_tail=self._journal.dropped_tail)
         completed = {e.header["completed"]["upload"]: e.header["completed"]["digest"]
                      for e in entries if "completed" in e.header}  # fmt: skip
+        layers: dict[str, tuple[str, int]] = {}
+        for upload, digest in completed.items():
+            path = self._blobs.path(digest)
+            if path is not None:
+                layers[upload] = (digest, path.stat().st_size)
+        token = replayed_layers.set(layers)
+        try:
+            self._replay_entries(entries, layers)
+        finally:
+            replayed_layers.reset(token)
+        for upload in self._journal.spools():
+            if upload in completed:
+                self._journal.drop_spool(upload)
+        self.replay.records = len(entries)
+        self.replay.seconds = time.monotonic() - started
+        if entries:
+            log.info("local cloud: replayed %d journal records in %.2f s", len(entries), self.replay.seconds)
+
+    def _replay_entries(self, entries: list[Entry], layers: dict[str, tuple[str, int]]) -> None:
+        from moto.moto_api._internal import mock_random
+
+        assert self._journal is not None
         for number, entry in enumerate(entries, 1):
             header = entry.header
             if header["type"] == "record":
@@ -366,10 +391,10 @@ class EmulatorServer:
                 continue
             body = entry.body
             part = header.get("part")
+            if part is not None and part["upload"] in layers:
+                continue  # its upload is completed from the blob store (ecr_blobs.py: Replay)
             if part is not None:
-                digest = completed.get(part["upload"])
-                data = self._journal.read_part(part["upload"], part["first"], part["length"],
-                                               self._blobs.path(digest) if digest else None)  # fmt: skip
+                data = self._journal.read_part(part["upload"], part["first"], part["length"])
                 if data is None:
                     self._diverged(number, f"the bytes of layer upload {part['upload']} are missing; part not replayed")
                     continue
@@ -381,13 +406,6 @@ class EmulatorServer:
                 text = b"".join(answer.body)[:300].decode("utf-8", "replace")
                 self._diverged(number, f"{header['method']} {header['path']} answered {answer.code} on replay, "
                                        f"{header['status']} first: {text}")  # fmt: skip
-        for upload in self._journal.spools():
-            if upload in completed:
-                self._journal.drop_spool(upload)
-        self.replay.records = len(entries)
-        self.replay.seconds = time.monotonic() - started
-        if entries:
-            log.info("local cloud: replayed %d journal records in %.2f s", len(entries), self.replay.seconds)
 
     def _diverged(self, number: int, what: str) -> None:
         self.replay.diverged.append(f"record {number}: {what}")
