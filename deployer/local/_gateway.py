@@ -1,20 +1,28 @@
-"""The local API Gateway: HTTP on 127.0.0.1 in front of one Lambda execution environment.
+"""The local API Gateway: HTTP on 127.0.0.1 in front of the function's execution environments.
 
 Each request is framed, checked against Lambda's limits, turned into a REST API proxy event
-(`_events.build_event`), sent to the emulator, and the proxy response turned back into HTTP.
-What the real service would refuse is refused here too, with a JSON `{"error": ...}`:
+(`_events.build_event`), sent to an environment (`invoke`: the pool's), and the proxy response
+turned back into HTTP. What the real service would refuse is refused here too, and every error,
+including those http.server itself raises while parsing, is a JSON `{"error": ...}`:
 
-    411  no Content-Length on POST/PUT/PATCH, or a chunked body (the gateway needs the length)
-    400  a Content-Length that is not a number
-    413  an event over 6,291,456 bytes; the function is not invoked
-    502  a function error, a crashed runtime, a malformed proxy response
-    504  the function ran past its timeout; the environment is reset and the next request works
+    400  a malformed request line or header, a Content-Length that is not a byte count, two
+         Content-Length values that disagree (which one frames the body is a smuggling question),
+         a body that is not valid for its Content-Encoding
+    405  a method API Gateway does not route (TRACE, CONNECT, ...), with an `Allow` header
     408  a body that has not fully arrived within `read_timeout_s` (a slow client cannot pin a thread)
+    411  no Content-Length on POST/PUT/PATCH, or a chunked body (the gateway needs the length)
+    413  an event over 6,291,456 bytes, or a gzip/deflate body that decodes past it (`_encoding`)
+    414  a request line over 64 KiB;  431  a header line over 64 KiB, or over 100 headers
+    415  a Content-Encoding other than gzip, deflate, identity
+    429  every execution environment busy at the function's concurrency limit (`_pool.Throttled`)
+    502  a function error, a crashed runtime (out of memory included), a malformed proxy response
+    504  the function ran past its timeout; the environment is reset and the next request works
+    505  an HTTP version other than 1.0 and 1.1 (0.9 included: it has no status line to answer in)
 
 An oversized body is read and discarded (up to a cap) so the client can read the 413 on a
 connection it is still writing to; beyond the cap the connection is closed. `Expect:
 100-continue` (curl sends it for bodies over 1 MB) is answered with the 413 before any body.
-Requests are handled on threads, but the emulator serializes invocations: one environment.
+Requests are handled on threads; each environment takes one event at a time (`_pool`).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import errno
 import json
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,13 +39,17 @@ from socketserver import TCPServer
 
 from deployer.errors import LocalRuntimeError
 from deployer.local._emulator import InvokeTimeout
+from deployer.local._encoding import BodyRefused, decode_body
 from deployer.local._events import MAX_INVOKE_PAYLOAD, HttpReply, build_event, error_reply, reply_from_invoke
+from deployer.local._pool import Throttled
 
 __all__ = ["Gateway"]
 
 HOST = "127.0.0.1"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_ALLOWED = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"  # what an `ANY` method of API Gateway routes
 _DISCARD_CAP = 4 * MAX_INVOKE_PAYLOAD  # past this an oversized body is not drained, the connection is closed
+_MAX_DIGITS = 18  # a longer Content-Length is over any limit (and int() refuses past 4,300 digits)
 Invoke = Callable[[bytes], tuple[int, bytes]]
 
 
@@ -91,6 +104,8 @@ class Gateway:
             return _too_large(len(payload))
         try:
             status, answer = self.invoke(payload)
+        except Throttled as exc:
+            return error_reply(429, str(exc))
         except InvokeTimeout as exc:
             self.log(f"[apigw] {exc}")
             return error_reply(504, f"the function did not answer within its {self.timeout_s} s timeout")
@@ -125,6 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as API Gateway offers
     disable_nagle_algorithm = True  # headers and body are two writes: without it, delayed ACKs add ~40 ms
     server: _Server
+    raw_requestline: bytes  # set by http.server (declared so `__getattr__` below does not type it)
 
     def setup(self) -> None:
         super().setup()
@@ -145,35 +161,107 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
             return error_reply(411, "chunked request bodies are not supported by the local gateway; send Content-Length")
-        raw = self.headers.get("Content-Length")
-        if raw is None:
+        values = self.headers.get_all("Content-Length")
+        if not values:
             if self.command in _BODY_METHODS:
                 return error_reply(411, f"{self.command} needs a Content-Length header")
             return 0
-        if not raw.strip().isdigit():
+        # Repeats of one value ("5, 5", or the header twice) frame the body the same way: accepted.
+        counts = {part.strip() for value in values for part in value.split(",")}
+        if len(counts) > 1:
+            self.close_connection = True  # where this body ends is ambiguous: so is the next request
+            shown = ", ".join(sorted(repr(count[:20]) for count in counts)[:4])
+            return error_reply(400, f"conflicting Content-Length values ({shown}): send one")
+        raw = counts.pop()
+        if not (raw.isascii() and raw.isdigit()):
             self.close_connection = True
-            return error_reply(400, f"Content-Length {raw!r} is not a byte count")
+            return error_reply(400, f"Content-Length {raw[:40]!r} is not a byte count")
+        if len(raw) > _MAX_DIGITS:
+            self.close_connection = True
+            return error_reply(413, f"a Content-Length of {len(raw)} digits is over Lambda's limit of "
+                                    f"{MAX_INVOKE_PAYLOAD} bytes per invocation")  # fmt: skip
         return int(raw)
 
     def _handle(self) -> None:
         gateway = self.server.gateway
         started, request_id = gateway.clock(), gateway.request_id()
-        length = self._length()
-        if isinstance(length, HttpReply):
-            reply = length
-        elif length > MAX_INVOKE_PAYLOAD:
-            if length > _DISCARD_CAP or self._receive(length, keep=False) is None:
-                self.close_connection = True
-            reply = _too_large(length)
-        elif (body := self._receive(length, keep=True)) is None:
+        try:
+            reply = self._reply(request_id)
+        except Exception:  # a bug of the gateway: the client still gets JSON, the log gets the traceback
             self.close_connection = True
-            reply = error_reply(408, f"the request body did not arrive within {gateway.read_timeout_s:g} s")
-        else:
-            reply = gateway.answer(self.command, self.path, list(self.headers.items()), body,
-                                   self.client_address[0], request_id)  # fmt: skip
+            gateway.log("[apigw] " + traceback.format_exc().rstrip())
+            reply = error_reply(500, "the local API Gateway failed on this request (a bug: see its log)")
         self._send(reply, request_id)
         elapsed = (gateway.clock() - started) * 1000.0
         gateway.log(f"[apigw] {self.command} {self.path} -> {reply.status} ({elapsed:.1f} ms)")
+
+    def _reply(self, request_id: str) -> HttpReply:
+        gateway = self.server.gateway
+        length = self._length()
+        if isinstance(length, HttpReply):
+            return length
+        if length > MAX_INVOKE_PAYLOAD:
+            if length > _DISCARD_CAP or self._receive(length, keep=False) is None:
+                self.close_connection = True
+            return _too_large(length)
+        body = self._receive(length, keep=True)
+        if body is None:
+            self.close_connection = True
+            return error_reply(408, f"the request body did not arrive within {gateway.read_timeout_s:g} s")
+        headers = list(self.headers.items())
+        codings = self.headers.get_all("Content-Encoding")
+        if codings:
+            try:
+                body = decode_body(body, codings, MAX_INVOKE_PAYLOAD)
+            except BodyRefused as exc:
+                return error_reply(exc.status, str(exc))
+            headers = [(name, value) for name, value in headers if name.lower() != "content-encoding"]
+        return gateway.answer(self.command, self.path, headers, body, self.client_address[0], request_id)
+
+    def _not_allowed(self) -> None:
+        """Methods API Gateway does not route: 405 naming the allowed ones (never read the body)."""
+        self.close_connection = True
+        reply = error_reply(405, f"method {self.command[:20]!r} is not allowed; allowed: {_ALLOWED}")
+        self._send(HttpReply(reply.status, [*reply.headers, ("Allow", _ALLOWED)], reply.body),
+                   self.server.gateway.request_id())  # fmt: skip
+        self.server.gateway.log(f"[apigw] {self.command[:20]} {self.path[:200]} -> 405")
+
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # http.server looks up `do_<METHOD>` and answers 501 HTML when there is none: answer 405 instead.
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
+
+    def parse_request(self) -> bool:
+        words = self.raw_requestline.split()
+        if len(words) == 2:
+            # HTTP/0.9 ("GET /"): http.server would wait for headers that never come, then answer
+            # without a status line. Refuse it at once, in HTTP/1.1, as every other error.
+            self.command, self.request_version = words[0].decode("latin-1")[:20], "HTTP/1.1"
+            self.requestline = self.raw_requestline.decode("latin-1").rstrip("\r\n")
+            self.send_error(505, "HTTP/0.9 is not supported: send HTTP/1.1")
+            return False
+        if not super().parse_request():
+            return False
+        # A line without a colon ends the email parser's headers early: those after it (a
+        # Content-Length among them) would be dropped and their bytes read as the next request.
+        # Folded lines ("obs-fold") are refused too, as RFC 9112 allows.
+        if self.headers.defects or self.headers.get_payload() or any("\n" in v for v in self.headers.values()):
+            self.send_error(400, "malformed header section: each header is one 'Name: value' line")
+            return False
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors http.server raises while parsing (400, 414, 431, 505, ...), as JSON like every other."""
+        short = self.responses.get(code, ("error", ""))[0]
+        text = (message or short)[:200]  # messages quote the client's request line: keep them short
+        if explain and explain not in text:
+            text = f"{text}: {explain[:200]}"
+        self.log_error("code %d, message %s", code, text)
+        self.close_connection = True  # the request could not be framed: nothing after it can be trusted
+        if self.request_version in ("HTTP/0.9", ""):
+            self.request_version = "HTTP/1.1"  # set before the line was parsed: still answer with a status line
+        self._send(error_reply(code, text), self.server.gateway.request_id())
 
     def _receive(self, length: int, keep: bool) -> bytes | None:
         """The body, or None when it did not all arrive within the read timeout.
