@@ -7,27 +7,42 @@ emulator then SIGKILLs its runtime itself), wait, SIGKILL the group if it linger
 SIGKILL any snapshotted descendant that is still alive and is still the same process (same start
 time: a pid can be reused). Nothing the emulator started outlives `stop()`.
 
-Output: stdout and stderr are one pipe, read line by line by a daemon thread. Each line goes to
-an optional sink and into a bounded tail kept for error messages. The thread never stops
-reading, even when the sink fails: a full pipe would block the child's next write and freeze
-the function mid-invocation.
+That covers an orderly stop. A parent that is SIGKILLed runs no code at all, so the child is
+also told to die with it: PR_SET_PDEATHSIG (Linux) makes the kernel send SIGKILL to the child
+when its parent goes. The kernel ties that signal to the parent *thread* that forked, not to the
+process, and environments are started on demand from short-lived request threads; so every
+child is forked by one keeper thread that lives as long as the process (`_keeper`). The child
+sets the signal between fork and exec, then checks that its parent is still the one that
+forked it (a parent that died before prctl would otherwise never signal). The runtime the
+emulator starts does the same for itself (see `_emulator.RUNTIME_BOOTSTRAP`): the signal is not
+inherited by grandchildren.
+
+Output: stdout and stderr are one pipe, read line by line by a daemon thread. Each line goes
+(through an optional `rewrite`) to an optional sink and into a bounded tail kept for error
+messages. The thread never stops reading, even when the sink fails: a full pipe would block the
+child's next write and freeze the function mid-invocation.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import queue
 import signal
 import subprocess
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
-__all__ = ["OutputTail", "ManagedProcess", "Spawn"]
+__all__ = ["OutputTail", "ManagedProcess", "Spawn", "die_with_parent", "on_keeper_thread"]
 
 Spawn = Callable[..., "subprocess.Popen[bytes]"]
 _PROC = Path("/proc")
+_PR_SET_PDEATHSIG = 1
+_T = TypeVar("_T")
 
 
 class OutputTail:
@@ -80,17 +95,22 @@ class ManagedProcess:
         cwd: Path,
         tail: OutputTail,
         spawn: Spawn = subprocess.Popen,
+        rewrite: Callable[[str], str] | None = None,
     ) -> None:
         self.tail = tail
+        self._rewrite = rewrite
         self._stop_lock = threading.Lock()
-        self.proc = spawn(
-            list(argv),
-            env=dict(env),
-            cwd=str(cwd),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own group: we can signal the tree, and Ctrl-C is ours to handle
+        self.proc = on_keeper_thread(
+            lambda: spawn(
+                list(argv),
+                env=dict(env),
+                cwd=str(cwd),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: we can signal the tree, and Ctrl-C is ours to handle
+                preexec_fn=die_with_parent(),
+            )
         )
         self._reader = threading.Thread(
             target=self._drain, args=(self.proc.stdout,), name=f"rie-output-{self.proc.pid}", daemon=True
@@ -111,6 +131,10 @@ class ManagedProcess:
     def descendants(self) -> list[int]:
         """Pids of every live descendant, from /proc (empty where there is no /proc)."""
         return [pid for pid, _ in _descendants(self.proc.pid)]
+
+    def children(self) -> list[int]:
+        """Pids of the live direct children (the emulator's runtime), from /proc."""
+        return [pid for pid, _ in _descendants(self.proc.pid) if (f := _stat(pid)) and f[1] == str(self.proc.pid)]
 
     def stop(self, grace_s: float = 3.0) -> None:
         """Stop the process and everything it started; idempotent and safe from any thread."""
@@ -139,9 +163,75 @@ class ManagedProcess:
             return
         try:
             for raw in iter(stream.readline, b""):
-                self.tail.add(raw.decode("utf-8", "replace").rstrip("\n").rstrip("\r"))
+                line = raw.decode("utf-8", "replace").rstrip("\n").rstrip("\r")
+                self.tail.add(self._rewrite(line) if self._rewrite is not None else line)
         except (OSError, ValueError):  # the pipe was closed under us by stop()
             return
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` that makes the child get SIGKILL when this process dies (None off Linux).
+
+    It runs in the child between fork and exec, so it only calls what was resolved before the
+    fork: the prctl entry point and the parent's pid.
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl: no signal will ever come
+            os._exit(137)
+
+    return preexec
+
+
+@functools.cache
+def _prctl() -> Any:
+    import ctypes  # here, not at the top: only a spawn needs it
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux (no prctl in the C library)
+        return None
+
+
+class _Keeper:
+    """The one thread that forks every child, alive as long as the process (see module docstring)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def run(self, job: Callable[[], _T]) -> _T:
+        if threading.current_thread() is self._thread:
+            return job()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="child-keeper", daemon=True)
+                self._thread.start()
+        done: Future[_T] = Future()
+        self._jobs.put((job, done))
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            job, done = self._jobs.get()
+            try:
+                done.set_result(job())
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller, raised there
+                done.set_exception(exc)
+
+
+_keeper = _Keeper()
+
+
+def on_keeper_thread(job: Callable[[], _T]) -> _T:
+    """Run `job` (a spawn) on the keeper thread and return its result or raise its exception."""
+    return _keeper.run(job)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

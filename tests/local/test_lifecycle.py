@@ -64,7 +64,7 @@ def test_close_leaves_no_process_behind() -> None:
         assert first.port != second.port
         assert first.request("GET", "/a").status == second.request("GET", "/b").status == 200
         pids = first.pids() + second.pids()
-        runtimes = [p for p in pids if Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"awslambdaric"]]
+        runtimes = [p for p in pids if Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[1:2] == [b"-c"]]
         assert len(runtimes) == 2
     assert not [pid for pid in pids if alive(pid)]
 
@@ -231,5 +231,5 @@ def test_public_surface() -> None:
     assert sorted(deployer.local.__all__) == sorted([
         "Gateway",
         "LocalEndpoint", "LocalResponse", "serve", "validate_model", "find_emulator_binary", "find_code_root",
-        "MAX_INVOKE_PAYLOAD",
+        "MAX_INVOKE_PAYLOAD", "Throttled",
     ])  # fmt: skip
