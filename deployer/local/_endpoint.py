@@ -2,7 +2,13 @@
 
 Start-up order is chosen so a failure leaves nothing running: validate the model and the limits
 (pure checks), bind the gateway's port (a taken port is the likeliest failure, and costs no
-process), start the emulator, then serve. `close()` undoes it in reverse and is idempotent.
+process), start the first execution environment, then serve. `close()` undoes it in reverse and
+is idempotent.
+
+Lambda's limits, as the deployed function has them: `concurrency` execution environments at most
+(pass the function's reserved concurrency; 1 by default), each started on demand, and a request
+that finds them all busy is refused with 429 (`_pool`); each runtime held to `memory_mb`, its real
+peak in the REPORT line (`_memory`); the function timeout (the emulator).
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from typing import Any
 from deployer.errors import ConfigError, LocalRuntimeError, ModelError
 from deployer.local._emulator import Emulator, find_code_root
 from deployer.local._gateway import Gateway
-from deployer.local._lambda_env import check_limits, lambda_environment
+from deployer.local._lambda_env import check_concurrency, check_limits, lambda_environment
+from deployer.local._memory import MemoryWatch
+from deployer.local._pool import EnvironmentPool
 from deployer.local._process import OutputTail
 
 __all__ = ["LocalEndpoint", "LocalResponse", "serve", "validate_model"]
@@ -72,9 +80,11 @@ class LocalEndpoint:
         output: Callable[[str], None] | None = None,
         code_root: Path | None = None,
         read_timeout_s: float = 30.0,
+        concurrency: int | None = None,
     ) -> None:
         model = validate_model(model)
         seconds = check_limits(timeout_s, memory_mb)
+        environments = check_concurrency(concurrency)
         if "." not in handler.strip("."):
             raise ConfigError(f"handler {handler!r} must be 'module.function', like functions.app.handler")
         if not 0 <= port <= 65535:
@@ -84,14 +94,21 @@ class LocalEndpoint:
         environment = lambda_environment(
             model=model, handler=handler, code_root=root, timeout_s=seconds, memory_mb=memory_mb, extra=env
         )
-        self._emulator = Emulator(handler=handler, env=environment, code_root=root, timeout_s=seconds, tail=self._tail)
+        self._watch = MemoryWatch()
+
+        def environment_factory() -> Emulator:
+            return Emulator(handler=handler, env=environment, code_root=root, timeout_s=seconds, tail=self._tail,
+                            memory_mb=memory_mb, watch=self._watch)  # fmt: skip
+
+        self._pool = EnvironmentPool(environment_factory, concurrency=environments)
         self._gateway = Gateway(
-            invoke=self._emulator.invoke, timeout_s=seconds, port=port, log=self._tail.add, read_timeout_s=read_timeout_s
+            invoke=self._pool.invoke, timeout_s=seconds, port=port, log=self._tail.add, read_timeout_s=read_timeout_s
         )
         try:
-            self._emulator.start()
+            self._pool.start()
         except BaseException:
             self._gateway.close()
+            self._watch.close()
             raise
         self._gateway.start()
         self.url = self._gateway.url
@@ -131,20 +148,31 @@ class LocalEndpoint:
                 return LocalResponse(response.status, merged, data)
         raise AssertionError("unreachable")
 
+    def invoke(self, payload: bytes) -> tuple[int, bytes]:
+        """One event straight to an execution environment (no gateway): (status, body) as the
+        emulator answers; Throttled when all are busy at the concurrency limit."""
+        return self._pool.invoke(payload)
+
     def recent_output(self, count: int = 50) -> list[str]:
         """The last lines the emulator, the function and the gateway printed."""
         return self._tail.lines()[-count:]
 
+    @property
+    def concurrency(self) -> int:
+        """How many execution environments may run at once (beyond: 429)."""
+        return self._pool.concurrency
+
     def pids(self) -> list[int]:
-        """The emulator's process and its descendants (for checks that nothing is left behind)."""
-        return self._emulator.pids()
+        """Every environment's emulator and its descendants (for checks that nothing is left behind)."""
+        return self._pool.pids()
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._gateway.close()
-        self._emulator.close()  # ends an invocation in flight, which answers the client holding the lock
+        self._pool.close()  # ends invocations in flight, which answers the client holding the lock
+        self._watch.close()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -169,6 +197,7 @@ def serve(
     ready: Callable[[str], None] | None = None,
     code_root: Path | None = None,
     stop: threading.Event | None = None,
+    concurrency: int | None = None,
 ) -> None:
     """Serve until Ctrl-C, SIGTERM or `stop` is set; the function's output goes to stderr by default."""
     stop = stop or threading.Event()
@@ -176,7 +205,7 @@ def serve(
     restore = _on_sigterm(stop)
     try:
         with LocalEndpoint(model, port=port, handler=handler, timeout_s=timeout_s, memory_mb=memory_mb, env=env,
-                           output=sink, code_root=code_root) as endpoint:  # fmt: skip
+                           output=sink, code_root=code_root, concurrency=concurrency) as endpoint:  # fmt: skip
             if ready is not None:
                 ready(endpoint.url)
             while not stop.wait(0.5):

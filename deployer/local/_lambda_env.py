@@ -11,7 +11,8 @@ service (which hands out credentials on EC2 hosts) is disabled. A caller who wan
 to talk to a local fake (moto) passes fake credentials and the endpoint in `env` explicitly.
 
 Lambda's timeout is a whole number of seconds (the emulator parses it as an integer and panics
-on anything else), and memory is 128-10240 MB; both are checked here, before anything starts.
+on anything else), memory is 128-10240 MB, and reserved concurrency 1-10000 (the config's
+range); all are checked here, before anything starts.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from pathlib import Path
 
 from deployer.errors import ConfigError
 
-__all__ = ["lambda_environment", "check_limits", "CREDENTIAL_VARS", "DEFAULT_FUNCTION_NAME"]
+__all__ = ["lambda_environment", "check_limits", "check_concurrency", "CREDENTIAL_VARS", "DEFAULT_FUNCTION_NAME"]
 
 DEFAULT_FUNCTION_NAME = "onnx-lambda-local"
 DEFAULT_REGION = "us-east-1"
+MAX_CONCURRENCY = 10_000  # as deployer.config bounds reserved_concurrency
 
 # Passed through from the host: the process needs them, and they carry no AWS identity.
 _HOST_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "LD_LIBRARY_PATH", "SYSTEMROOT")
@@ -56,6 +58,17 @@ def check_limits(timeout_s: float, memory_mb: int) -> int:
     if not (128 <= memory_mb <= 10240):
         raise ConfigError(f"memory {memory_mb} MB is not a Lambda memory size: use 128 to 10240 MB")
     return int(round(timeout_s))
+
+
+def check_concurrency(concurrency: int | None) -> int:
+    """How many execution environments to allow: the reserved concurrency, 1 when none is given."""
+    if concurrency is None:
+        return 1
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ConfigError(
+            f"concurrency {concurrency!r} is not a reserved concurrency: use a whole number from 1 to {MAX_CONCURRENCY}"
+        )
+    return concurrency
 
 
 def lambda_environment(

@@ -2,7 +2,8 @@
 
 `handler` answers by path, so one execution environment covers every gateway translation:
 an echo of the event it got, a sleep past the timeout, an exception, a crash of the runtime, an
-answer that is no proxy response, a binary answer, a printed EMF-like line. It imports only the
+answer that is no proxy response, a binary answer, a printed EMF-like line, memory touched
+(`/alloc?mb=N&hold=S`: N MB written, held S seconds, then freed; `keep=1` keeps it). It imports only the
 standard library so the tests do not depend on the real handler library.
 """
 
@@ -21,6 +22,7 @@ ENV_KEYS = (
     "AWS_EC2_METADATA_DISABLED", "AWS_SHARED_CREDENTIALS_FILE", "LOCAL_TEST_EXTRA",
 )  # fmt: skip
 invocations = 0
+kept: list[bytes] = []
 
 
 def handler(event: dict[str, Any], context: Any) -> Any:
@@ -42,6 +44,12 @@ def handler(event: dict[str, Any], context: Any) -> Any:
                 "isBase64Encoded": True}  # fmt: skip
     elif path == "/big":
         return {"statusCode": 200, "body": "z" * int(query.get("n", "7000000"))}
+    elif path == "/alloc":
+        block = b"\x01" * (int(query.get("mb", "1")) << 20)  # written, so every page is resident
+        time.sleep(float(query.get("hold", "0")))
+        if query.get("keep"):
+            kept.append(block)
+        del block
     elif path == "/print":
         print(json.dumps({"_aws": {"CloudWatchMetrics": []}, "marker": query.get("marker")}), flush=True)
     return {
