@@ -28,7 +28,7 @@ from typing import Any
 
 __all__ = ["GOLDEN_FILE", "load_golden", "request_body", "check", "RowDifference", "describe", "handler"]
 
-GOLDEN_FILE = "golden.json"
+from functions.manifest import GOLDEN_FILE, MANIFEST_FILE, MODEL_DIR, MODEL_PATH_VARIABLE  # noqa: E402 - the contract
 DEFAULT_ATOL = 1e-4
 DEFAULT_RTOL = 1e-3
 _DATATYPES = {"float": "FP32", "int": "INT64", "bool": "BOOL", "str": "BYTES"}
@@ -57,7 +57,7 @@ def load_golden(model_dir: str | Path) -> dict[str, Any] | None:
     if (folder / GOLDEN_FILE).is_file():
         return dict(json.loads((folder / GOLDEN_FILE).read_text()))
     try:
-        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest = json.loads((folder / MANIFEST_FILE).read_text())
     except (OSError, ValueError):
         return None
     sample = manifest.get("sample") or {}
@@ -198,12 +198,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  # pragma: n
 
     from functions.app import service
 
-    model_dir = os.environ.get("MODEL_PATH", "/opt/model")
+    model_dir = os.environ.get(MODEL_PATH_VARIABLE, MODEL_DIR)
     folder = model_dir if os.path.isdir(model_dir) else os.path.dirname(model_dir)
     golden = load_golden(folder)
     verdict, reason = "Succeeded", "no golden set: nothing to compare"
     if golden is not None and service.model is not None:
-        body = request_body(golden, json.loads((Path(folder) / "manifest.json").read_text()))
+        body = request_body(golden, json.loads((Path(folder) / MANIFEST_FILE).read_text()))
         answer = service.handler(json.loads(body), context)  # a direct invoke: the answer is the v2 JSON itself
         reference = None
         if golden.get("compare") == "live":

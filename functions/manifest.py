@@ -47,6 +47,13 @@ __all__ = [
     "MANIFEST_FILE",
     "MODEL_FILE",
     "TensorSpec",
+    "MODEL_FILE",
+    "MANIFEST_FILE",
+    "GOLDEN_FILE",
+    "MODEL_DIR",
+    "CODE_DIR",
+    "HANDLER",
+    "MODEL_PATH_VARIABLE",
     "Manifest",
     "ManifestError",
     "load_manifest",
@@ -55,8 +62,17 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+
+# The model-folder contract, in one place: the converter writes these names, the image builder and
+# the files image put the folder at MODEL_DIR and functions/ under CODE_DIR, the template and the
+# local runtimes set MODEL_PATH, and the handler reads them. Everything else imports them from here.
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.onnx"
+GOLDEN_FILE = "golden.json"  # push --golden: the set checked before traffic (functions/golden.py)
+MODEL_DIR = "/opt/model"  # the model folder inside the image; MODEL_PATH's default
+CODE_DIR = "/var/task"  # LAMBDA_TASK_ROOT: functions/ is copied here
+HANDLER = "functions.app.handler"  # the image's CMD
+MODEL_PATH_VARIABLE = "MODEL_PATH"
 
 # KServe v2 datatype names; the runtime maps them to numpy and onnxruntime types.
 DATATYPES = frozenset(

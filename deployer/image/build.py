@@ -40,7 +40,7 @@ from deployer.image.staging import (
     install_tree,
 )
 from deployer.template.generate import local_image_tag
-from deployer.template.names import MODEL_PATH
+from functions.manifest import MODEL_DIR as MODEL_PATH, MODEL_PATH_VARIABLE
 from deployer.template.report import load_model_manifest
 from functions.manifest import MANIFEST_FILE, Manifest, sha256_file
 
@@ -57,7 +57,7 @@ STANDIN_FIX = (
 # was not written to make, and on Lambda's read-only file system the id cannot be written anyway
 # (every cold start logged "Failed to persist telemetry device ID"). The variable is the
 # documented full opt-out (no uploader, no id file), checked in onnxruntime 1.32's library.
-IMAGE_ENV: dict[str, str] = {"MODEL_PATH": MODEL_PATH, "ORT_DISABLE_TELEMETRY": "1"}
+IMAGE_ENV: dict[str, str] = {MODEL_PATH_VARIABLE: MODEL_PATH, "ORT_DISABLE_TELEMETRY": "1"}
 _DOCKER_ARCH: dict[str, str] = {"x86_64": "amd64", "arm64": "arm64"}
 _DAEMON_ARCH: dict[str, str] = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 _EMPTY_STEP = re.compile(

@@ -39,6 +39,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from functions.manifest import CODE_DIR, HANDLER
+
 __all__ = [
     "EPOCH",
     "HANDLER",
@@ -55,8 +57,7 @@ __all__ = [
 ]
 
 EPOCH = 315532800  # 1980-01-01T00:00:00Z
-TASK_ROOT = "/var/task"  # LAMBDA_TASK_ROOT: first on the handler's import path
-HANDLER = "functions.app.handler"
+TASK_ROOT = CODE_DIR  # LAMBDA_TASK_ROOT: first on the handler's import path (functions/manifest.py)
 LAYERS_DIR = "layers"
 DOCKERFILE = "Dockerfile"
 DOCKERIGNORE = ".dockerignore"

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from deployer.image.blobs import CONFIG_MEDIA_TYPE, Blob, BlobStore, ImageArtifact
+from functions.manifest import CODE_DIR, HANDLER, MODEL_DIR, MODEL_PATH_VARIABLE
 from deployer.errors import ImageError as BuildError  # deploy.errors.BuildError is one too
 
 __all__ = ["docker_image", "files_image", "MODEL_ROOT", "CODE_ROOT"]
 
-MODEL_ROOT = "opt/model"
-CODE_ROOT = "var/task"
+MODEL_ROOT = MODEL_DIR.lstrip("/")  # paths inside a layer tar are relative
+CODE_ROOT = CODE_DIR.lstrip("/")
 _ARCH = {"x86_64": "amd64", "arm64": "arm64"}
 
 
@@ -50,9 +51,9 @@ def files_image(model_dir: Path, code_root: Path, store: BlobStore, *, architect
         "architecture": _ARCH.get(architecture, architecture),
         "os": "linux",
         "config": {
-            "Env": ["LAMBDA_TASK_ROOT=/var/task", f"MODEL_PATH=/{MODEL_ROOT}"],
-            "Cmd": ["functions.app.handler"],
-            "WorkingDir": "/var/task",
+            "Env": [f"LAMBDA_TASK_ROOT={CODE_DIR}", f"{MODEL_PATH_VARIABLE}={MODEL_DIR}"],
+            "Cmd": [HANDLER],
+            "WorkingDir": CODE_DIR,
         },
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
     }

@@ -45,7 +45,7 @@ from deployer.template.names import (
     ref,
     sub,
 )
-from functions.manifest import Manifest, ManifestError, validate_manifest
+from functions.manifest import MODEL_PATH_VARIABLE, Manifest, ManifestError, validate_manifest
 
 __all__ = ["generate", "local_image_tag", "function_environment"]
 
@@ -61,7 +61,7 @@ def local_image_tag(manifest: Mapping[str, Any], config: DeployConfig) -> str:
 def function_environment(config: DeployConfig) -> dict[str, str]:
     """The variables the handler reads (functions/app.py, model.py, tensors.py)."""
     return {
-        "MODEL_PATH": MODEL_PATH,
+        MODEL_PATH_VARIABLE: MODEL_PATH,
         "MODEL_THREADS": str(config.model_threads or 0),  # 0: every CPU the function has
         "MAX_BATCH_SIZE": str(config.max_batch_size),
         "POWERTOOLS_SERVICE_NAME": str(config.name),

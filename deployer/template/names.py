@@ -10,6 +10,8 @@ preference names that role).
 
 from __future__ import annotations
 
+from functions.manifest import MODEL_DIR
+
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -52,7 +54,7 @@ GOLDEN_HOOK_ROLE = "GoldenSetHookRole"
 # The alias SAM publishes on every deploy (AutoPublishAlias); the API always calls it.
 ALIAS = "live"
 # Where the image puts model.onnx + manifest.json (functions/model.py DEFAULT_MODEL_PATH).
-MODEL_PATH = "/opt/model"
+MODEL_PATH = MODEL_DIR  # functions/manifest.py holds the model-folder contract
 
 # Names AWS sees, as Fn::Sub strings.
 FUNCTION_NAME = "${AWS::StackName}"

@@ -35,11 +35,12 @@ from typing import Any, Protocol
 
 from deployer.errors import LocalRuntimeError
 from functions.golden import load_golden
+from functions.manifest import CODE_DIR, GOLDEN_FILE, MANIFEST_FILE, MODEL_DIR
 
 __all__ = ["VersionSpec", "ImageStore", "Runtime", "start_runtime", "model_info"]
 
-MODEL_ROOT = "opt/model"  # where the files image and the function image keep the model
-CODE_ROOT = "var/task"
+MODEL_ROOT = MODEL_DIR.lstrip("/")  # where the files image and the function image keep the model
+CODE_ROOT = CODE_DIR.lstrip("/")
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ class ImageStore:
         if (folder / ".complete").exists():
             return folder
         folder.mkdir(parents=True, exist_ok=True)
-        wanted = {f"{MODEL_ROOT}/manifest.json", f"{MODEL_ROOT}/golden.json"}
+        wanted = {f"{MODEL_ROOT}/{MANIFEST_FILE}", f"{MODEL_ROOT}/{GOLDEN_FILE}"}
         for layer in layers:  # later layers win, as in the image's file system
             try:
                 with gzip.open(self._blob(layer)) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
@@ -197,7 +198,7 @@ def _docker_archive(manifest: dict[str, Any], blob: Callable[[str], Path], tag: 
 
 def _read_model_manifest(folder: Path) -> dict[str, Any]:
     try:
-        return dict(json.loads((folder / "manifest.json").read_text()))
+        return dict(json.loads((folder / MANIFEST_FILE).read_text()))
     except (OSError, ValueError, TypeError):
         return {}
 
