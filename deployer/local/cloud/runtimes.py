@@ -39,6 +39,9 @@ from functions.manifest import CODE_DIR, GOLDEN_FILE, MANIFEST_FILE, MODEL_DIR
 
 __all__ = ["VersionSpec", "ImageStore", "Runtime", "start_runtime", "model_info"]
 
+# A function without reserved concurrency scales to the account's limit on AWS (1,000); here to this
+# many execution environments, started on demand (each a process of ~70 MB); beyond them, 429.
+UNRESERVED_CONCURRENCY = 4
 MODEL_ROOT = MODEL_DIR.lstrip("/")  # where the files image and the function image keep the model
 CODE_ROOT = CODE_DIR.lstrip("/")
 
@@ -221,7 +224,7 @@ def start_runtime(spec: VersionSpec, pulled: PulledImage, images: ImageStore, ou
         env.pop("MODEL_PATH", None)
         endpoint = LocalEndpoint(pulled.rootfs / MODEL_ROOT, code_root=pulled.rootfs / CODE_ROOT, env=env,
                                  timeout_s=spec.timeout_s, memory_mb=spec.memory_mb, output=output,
-                                 concurrency=spec.concurrency)  # fmt: skip
+                                 concurrency=spec.concurrency or UNRESERVED_CONCURRENCY)  # fmt: skip
         return endpoint, endpoint._pool.invoke  # noqa: SLF001 - the pool behind its gateway: the event is built already
     from deployer.deploy.container import ContainerEndpoint
 
