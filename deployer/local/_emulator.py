@@ -39,13 +39,16 @@ from __future__ import annotations
 import functools
 import http.client
 import importlib.util
+import itertools
 import json
+import math
 import platform
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from importlib.machinery import ModuleSpec
 from pathlib import Path
@@ -157,6 +160,8 @@ class Emulator:
         self._watch = watch or (MemoryWatch() if self.memory is not None else None)
         if self._watch is not None and self.memory is not None:
             self._watch.add(self.memory)
+        self._id_prefix = str(uuid.uuid4())[:24]
+        self._invocations = itertools.count(1)
 
     def argv(self, invoke_port: int, api_port: int) -> list[str]:
         return [
@@ -186,25 +191,43 @@ class Emulator:
             memory = self.memory
             if memory is None or self._watch is None:
                 return self._send(payload)
-            self._watch.begin(memory)
+            request_id = f"{self._id_prefix}{next(self._invocations):012x}"  # uuid4-shaped, no syscall
+            self._watch.begin(memory, request_id)
+            started = time.perf_counter()
             try:
-                status, answer = self._send(payload)
+                status, answer = self._send(payload, request_id)
             except BaseException:
-                memory.busy = False
+                memory.end()
                 memory.take_kill()  # that invocation failed anyway; the next one starts clean
                 raise
             memory.end()
             killed_kb = memory.take_kill()
-            return _out_of_memory(status, answer, killed_kb, memory.limit_mb) if killed_kb else (status, answer)
+            if not killed_kb:
+                return status, answer
+            # The RIE prints no REPORT for a runtime that died; Lambda does, with the error type.
+            took = (time.perf_counter() - started) * 1000
+            self.tail.add(
+                f"REPORT RequestId: {request_id}\tDuration: {took:.2f} ms\tBilled Duration: {math.ceil(took)} ms\t"
+                f"Memory Size: {memory.limit_mb} MB\tMax Memory Used: {memory.limit_mb} MB\tStatus: error\t"
+                "Error Type: Runtime.OutOfMemory"
+            )
+            return _out_of_memory(status, answer, killed_kb, memory.limit_mb)
 
-    def _send(self, payload: bytes) -> tuple[int, bytes]:
-        """One POST to the emulator (the caller holds the lock), restarting it when it fails."""
+    def _send(self, payload: bytes, request_id: str | None = None) -> tuple[int, bytes]:
+        """One POST to the emulator (the caller holds the lock), restarting it when it fails.
+
+        A request id given is the invocation's (the RIE takes it from X-Amzn-RequestId and prints
+        it in START/END/REPORT); otherwise the RIE makes one.
+        """
+        headers = {"Content-Type": "application/json"}
+        if request_id is not None:
+            headers["X-Amzn-RequestId"] = request_id
         for attempt in (1, 2):
             reused = self._conn is not None
             conn = self._conn or http.client.HTTPConnection(HOST, self.port, timeout=self._timeout_s + _BACKSTOP_S)
             self._conn = conn
             try:
-                conn.request("POST", INVOKE_PATH, body=payload, headers={"Content-Type": "application/json"})
+                conn.request("POST", INVOKE_PATH, body=payload, headers=headers)
                 response = conn.getresponse()
                 return response.status, response.read()
             except TimeoutError as exc:

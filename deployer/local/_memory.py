@@ -41,6 +41,9 @@ __all__ = ["RuntimeMemory", "MemoryWatch", "POLL_S", "report_line"]
 POLL_S = 0.02
 _PROC = Path("/proc")
 _MAX_USED = re.compile(r"Max Memory Used: \d+ MB")
+_REPORT = "REPORT RequestId: "
+_REPORT_WAIT_S = 0.5
+_KEEP_ENDED = 64
 
 
 def _open_status(pid: int) -> int | None:
@@ -85,7 +88,9 @@ class RuntimeMemory:
         self._peak_kb = 0
         self._killed_kb = 0  # the peak that got the runtime killed, until `take_kill`
         self.busy = False
-        self._settled = threading.Event()  # looked at since the invocation ended: REPORT needs no new look
+        self._current = ""  # the request id of the invocation under way
+        self._ended: dict[str, int] = {}  # request id → peak when it ended, for its REPORT line (the last few)
+        self._ended_cv = threading.Condition()
 
     def attach(self, parent: int, children: Callable[[], list[int]]) -> None:
         """A (re)started emulator: its pid and how to list its children."""
@@ -108,15 +113,18 @@ class RuntimeMemory:
                     self._kill()
             return self._peak_kb
 
-    def begin(self) -> None:
-        self._settled.clear()
-        self.busy = True
+    def begin(self, request_id: str) -> None:
+        self._current, self.busy = request_id, True
 
     def end(self) -> None:
         """The invocation is over: stop polling, and look once more (see module docstring)."""
         self.busy = False
-        self.check()
-        self._settled.set()
+        peak = self.check()
+        with self._ended_cv:
+            self._ended[self._current] = peak
+            if len(self._ended) > _KEEP_ENDED:
+                del self._ended[next(iter(self._ended))]
+            self._ended_cv.notify_all()
 
     def _runtime_status(self) -> tuple[int, int] | None:
         if self._fd >= 0 and (status := _read_status(self._fd)) is not None and status[0] == self._parent:
@@ -154,19 +162,27 @@ class RuntimeMemory:
             killed, self._killed_kb = self._killed_kb, 0
             return killed
 
-    def report_mb(self) -> int | None:
-        """"Max Memory Used" for the REPORT line, in Lambda's whole MB; None before any runtime ran.
+    def report_mb(self, request_id: str) -> int | None:
+        """"Max Memory Used" for that invocation's REPORT line, in Lambda's whole MB (None: unknown).
 
-        The emulator prints REPORT about when it answers: wait (briefly: this runs on the thread
-        that drains the output) for the look `end` takes rather than take a second one.
+        The emulator prints REPORT about when it answers, and the output is read on its own
+        thread, maybe an invocation late: the figure is the one `end` took for that request id
+        (waited for briefly; the emulator prints nothing after REPORT that could be held up).
         """
-        peak = self._peak_kb if self._settled.wait(0.05) else self.check()
+        with self._ended_cv:
+            self._ended_cv.wait_for(lambda: request_id in self._ended, timeout=_REPORT_WAIT_S)
+            peak = self._ended.pop(request_id, None)
+        if peak is None:
+            peak = self.check()
         return -(-peak // 1024) if peak else None
 
 
 def report_line(line: str, memory: RuntimeMemory) -> str:
     """The emulator's REPORT line with the real peak instead of the memory size it always prints."""
-    if not line.startswith("REPORT RequestId:") or (used := memory.report_mb()) is None:
+    if not line.startswith(_REPORT):
+        return line
+    request_id = line[len(_REPORT) :].split("\t", 1)[0].strip()
+    if (used := memory.report_mb(request_id)) is None:
         return line
     return _MAX_USED.sub(f"Max Memory Used: {used} MB", line, count=1)
 
@@ -194,9 +210,9 @@ class MemoryWatch:
         with self._lock:
             self._members = tuple(m for m in self._members if m is not memory)
 
-    def begin(self, memory: RuntimeMemory) -> None:
+    def begin(self, memory: RuntimeMemory, request_id: str) -> None:
         """An invocation starts in this environment: poll it until it ends."""
-        memory.begin()
+        memory.begin(request_id)
         if self._idle:  # waking a thread per request costs the request path ~0.05 ms: only when it sleeps
             self._wake.set()
 

@@ -127,6 +127,8 @@ def test_memory_size_is_enforced_as_lambda_does(output: Recorder) -> None:
         assert ep.request("GET", "/echo").status == 200
         time.sleep(0.2)
         assert any(line.startswith("[memory] the runtime") and "killed" in line for line in output.lines)
+        reports = [line for line in output.lines if line.startswith("REPORT") and "Runtime.OutOfMemory" in line]
+        assert len(reports) == 2 and all("Max Memory Used: 128 MB\tStatus: error" in line for line in reports)
 
 
 def test_report_line_has_the_real_max_memory_used() -> None:
