@@ -4,7 +4,8 @@
     ├── ConfigError               bad option, config file or environment value
     ├── ModelError                the model file or folder is missing, unreadable or invalid
     ├── DependencyError           an optional extra is not installed (message carries the pip command)
-    ├── LocalRuntimeError         the local runtime (emulator, gateway) could not start or answer
+    ├── LocalRuntimeError         the local runtime (emulator, gateway) could not start or answer;
+    │                             the local cloud's JournalError (its state on disk is damaged) is one
     ├── ImageError                no image to push: no builder, no Docker image, unreadable files (deployer/image)
     ├── AwsError                  an AWS call failed: credentials, region, endpoint (deployer/aws/errors.py)
     └── DeployError               a push, plan, rollback or delete could not finish (deployer/deploy/errors.py)

@@ -193,8 +193,11 @@ class EmulatorServer:
         """Forget every resource (what POST /moto-api/reset does), the journal and the blobs with them."""
         from moto.moto_api import _internal
 
+        from deployer.local.cloud.emulator import traffic
+
         with _LOCK:
             _internal.moto_api_backend.reset()
+            traffic.clear()
             if self._journal is not None:
                 self._journal.clear()
             if self._blobs is not None:
@@ -348,6 +351,9 @@ class EmulatorServer:
         assert self._journal is not None
         started = time.monotonic()
         _internal.moto_api_backend.reset()
+        from deployer.local.cloud.emulator import traffic
+
+        traffic.clear()  # deployment groups, alarms, outcomes: moto's state's companions, rebuilt by the replay
         self.replay = Replay(dropped_tail=self._journal.dropped_tail)
         completed = {e.header["completed"]["upload"]: e.header["completed"]["digest"]
                      for e in entries if "completed" in e.header}  # fmt: skip

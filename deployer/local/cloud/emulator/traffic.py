@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ShiftRequest", "ShiftFailed", "set_shifter", "move_alias", "remember_group", "remember_alarm",
-           "forget_alarm", "replayed", "REPLAY_KIND"]
+           "forget_alarm", "replayed", "clear", "REPLAY_KIND"]
 
 REPLAY_KIND = "codedeploy-deployment"
 
@@ -79,6 +79,14 @@ def remember_alarm(account: str, region: str, name: str, props: dict[str, Any]) 
 def forget_alarm(account: str, region: str, name: str) -> None:
     with _lock:
         _alarms.pop((account, region, name), None)
+
+
+def clear() -> None:
+    """Forget groups, alarms and journaled outcomes (with moto's own state, on reset and before a replay)."""
+    with _lock:
+        _groups.clear()
+        _alarms.clear()
+        _outcomes.clear()
 
 
 def replayed(data: dict[str, Any]) -> None:
