@@ -114,8 +114,8 @@ def _integers(data: Any) -> np.ndarray | None:
         exact = np.array(data, dtype=object)
     except ValueError:
         return None
-    if not exact.size or not all(type(x) is int for x in exact.flat):
-        return None
+    if not exact.size or exact.ndim > 32 or not all(type(x) is int for x in exact.flat):
+        return None  # (numpy iterates at most 32 dimensions; no input has that many)
     return exact
 
 

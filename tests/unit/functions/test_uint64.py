@@ -42,3 +42,14 @@ def test_tf_serving_upper_half_of_uint64_is_exact(u64: Client) -> None:
 def test_what_is_not_a_uint64_is_still_refused(u64: Client, data: list, words: str) -> None:
     answer = u64.infer("u64", {"inputs": [{"name": "x", "datatype": "UINT64", "shape": [1, 2], "data": data}]})
     assert answer.status == 400 and words in answer.error, answer.body
+
+
+@pytest.mark.parametrize("depth", [33, 40, 64])
+def test_deep_lists_of_nulls_in_an_integer_tensor_are_a_400(u64: Client, depth: int) -> None:
+    """The fuzzer's follow-up: `[[...[null]...]]` 33 deep made the exact re-reading iterate an array
+    of more dimensions than numpy iterates (a 500 with a RuntimeError)."""
+    data: object = None
+    for _ in range(depth):
+        data = [data]
+    answer = u64.infer("u64", {"inputs": [{"name": "x", "datatype": "UINT64", "shape": [1, 2], "data": data}]})
+    assert answer.status == 400, answer.body
