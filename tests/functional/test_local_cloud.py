@@ -254,3 +254,31 @@ def test_golden_set_failure_moves_no_traffic(cloud_project: Path, versions: dict
     bad.write_text(json.dumps({"inputs": {"X": [[1, 2, 3, 4]]}, "outputs": {"y": [v1]}}))
     refused = run("push", str(versions["v2"]), "--builder", "files", "--golden", str(bad), "--json", project=cloud_project)
     assert refused.code != 0 and "unknown input 'X'" in refused.json()["error"]
+
+
+def test_logs_and_metrics_reach_the_local_cloudwatch(cloud_project: Path, versions: dict[str, Path]) -> None:
+    """What the function printed is in its log group, its EMF and Lambda's metrics in CloudWatch."""
+    import boto3
+
+    pushed = run("push", str(versions["v1"]), "--builder", "files", "--json", project=cloud_project)
+    assert pushed.code == 0, pushed.stderr
+    for _ in range(3):
+        predict(pushed.json()["url"])
+    info = client.running(cloud_project)
+    assert info is not None
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=info.region)
+    logs = session.client("logs", endpoint_url=info.emulator_url)
+    cloudwatch = session.client("cloudwatch", endpoint_url=info.emulator_url)
+    deadline = time.monotonic() + 20
+    messages: list[str] = []
+    while time.monotonic() < deadline:
+        events = logs.filter_log_events(logGroupName="/aws/lambda/onnx-lin").get("events", [])
+        messages = [e["message"] for e in events]
+        if sum("REPORT RequestId" in m for m in messages) >= 4 and any('"_aws"' in m for m in messages):
+            break
+        time.sleep(0.5)
+    assert sum("REPORT RequestId" in m for m in messages) >= 4, messages[-10:]  # smoke test + 3 predictions
+    streams = logs.describe_log_streams(logGroupName="/aws/lambda/onnx-lin")["logStreams"]
+    assert any("/[1]" in s["logStreamName"] for s in streams)
+    names = {(m["Namespace"], m["MetricName"]) for m in cloudwatch.list_metrics()["Metrics"]}
+    assert {("AWS/Lambda", "Invocations"), ("AWS/Lambda", "Duration"), ("OnnxLambda", "RequestMs")} <= names, names

@@ -106,6 +106,7 @@ class LocalCloud:
         self.images: ImageStore | None = None
         self._clients: dict[str, Any] = {}
         self.metrics = MetricStore()
+        self.telemetry: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -129,6 +130,12 @@ class LocalCloud:
             self.server.on_replay(traffic.REPLAY_KIND, traffic.replayed)
             self.server.start()
             self._install_shifter()
+            from deployer.local.cloud.emulator import ACCOUNT_ID
+            from deployer.local.cloud.telemetry import Telemetry
+
+            self.telemetry = Telemetry(account=ACCOUNT_ID, region=LOCAL_REGION, lock=self.server.lock,
+                                       say=self.output).start()  # fmt: skip
+            self.metrics.sink = self.telemetry.point
         except OSError as exc:
             self._release()
             raise LocalRuntimeError(f"cannot listen on {HOST}:{self.port} for the local cloud's AWS endpoint: "
@@ -167,6 +174,8 @@ class LocalCloud:
             for active in self._active.values():
                 active.runtime.close()
             self._active.clear()
+        if self.telemetry is not None:
+            self.telemetry.close()
         if self.control is not None:
             self.control.shutdown()
             self.control.server_close()
@@ -323,8 +332,11 @@ class LocalCloud:
 
     def _function_output(self, function: str, version: str) -> Callable[[str], None]:
         prefix = f"[{function}:{version}] "
+        stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{version}]{os.urandom(16).hex()}"  # as Lambda names them
 
         def sink(line: str) -> None:
+            if self.telemetry is not None:
+                self.telemetry.line(function, stream, line)
             if not self.metrics.record_emf(line):  # EMF lines become metrics, as CloudWatch Logs makes them
                 self.output(prefix + line)
 

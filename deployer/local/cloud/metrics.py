@@ -48,14 +48,19 @@ class _Point:
 class MetricStore:
     """Datapoints kept for `horizon_s` (wall clock), thread-safe."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time, horizon_s: float = 3600.0) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time, horizon_s: float = 3600.0,
+                 sink: Callable[..., None] | None = None) -> None:  # fmt: skip
         self.clock = clock
         self.horizon_s = horizon_s
+        self.sink = sink  # (namespace, name, dims, value, at, unit): where CloudWatch keeps them too (telemetry.py)
         self._points: list[_Point] = []
         self._lock = threading.Lock()
 
-    def put(self, namespace: str, name: str, dims: Mapping[str, str], value: float, at: float | None = None) -> None:
+    def put(self, namespace: str, name: str, dims: Mapping[str, str], value: float, at: float | None = None,
+            unit: str | None = None) -> None:  # fmt: skip
         point = _Point(self.clock() if at is None else at, namespace, name, frozenset(dims.items()), float(value))
+        if self.sink is not None:
+            self.sink(namespace, name, dict(dims), float(value), point.at, unit)
         with self._lock:
             self._points.append(point)
             if len(self._points) > 200_000:
@@ -70,11 +75,11 @@ class MetricStore:
         now = self.clock()
         for dims in sets:
             if throttled:
-                self.put("AWS/Lambda", "Throttles", dims, 1, now)
+                self.put("AWS/Lambda", "Throttles", dims, 1, now, "Count")
                 continue
-            self.put("AWS/Lambda", "Invocations", dims, 1, now)
-            self.put("AWS/Lambda", "Errors", dims, 1 if error else 0, now)
-            self.put("AWS/Lambda", "Duration", dims, duration_ms, now)
+            self.put("AWS/Lambda", "Invocations", dims, 1, now, "Count")
+            self.put("AWS/Lambda", "Errors", dims, 1 if error else 0, now, "Count")
+            self.put("AWS/Lambda", "Duration", dims, duration_ms, now, "Milliseconds")
 
     def record_emf(self, line: str) -> bool:
         """One line of function output; True when it was an EMF document (its metrics are stored)."""
@@ -95,7 +100,7 @@ class MetricStore:
                     values = doc.get(metric.get("Name"))
                     for value in values if isinstance(values, list) else [values]:
                         if isinstance(value, (int, float)) and not isinstance(value, bool):
-                            self.put(namespace, str(metric["Name"]), dims, value, min(at, self.clock()))
+                            self.put(namespace, str(metric["Name"]), dims, value, min(at, self.clock()), metric.get("Unit"))
         return True
 
     def values(self, namespace: str, name: str, dims: Mapping[str, str], start: float, end: float) -> list[float]:
