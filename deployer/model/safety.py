@@ -73,9 +73,9 @@ def _tensors_of_node(node: Any) -> Iterator[Any]:
             yield from _tensors_of_graph(sub)
 
 
-def external_locations(model: Any) -> list[tuple[str, str | None]]:
+def external_locations(model: Any) -> list[tuple[str, str | bytes | None]]:
     """(tensor name, location or None when missing) of every externally stored tensor."""
-    found: list[tuple[str, str | None]] = []
+    found: list[tuple[str, str | bytes | None]] = []
     tensors = list(_tensors_of_graph(model.graph))
     for function in model.functions:
         for node in function.node:
@@ -96,6 +96,9 @@ def check_external_data(model: Any, model_path: Path) -> list[Path]:
         if not location:
             raise UnsafeModelError(f"{where} is stored externally but names no location; re-save the model "
                                    "with onnx.save(..., save_as_external_data=True)")
+        if isinstance(location, bytes):  # protobuf hands back a string field that is not UTF-8 as bytes
+            raise UnsafeModelError(f"{where} refers to external data at {location[:80]!r}, which is not UTF-8 text "
+                                   "(a corrupted file?); re-save the model with a plain file name beside it")
         parts = re.split(r"[\\/]+", location)
         if location.startswith(("/", "\\")) or _WINDOWS_DRIVE.match(location) or os.path.isabs(location):
             raise UnsafeModelError(f"{where} refers to external data at the absolute path {location!r}; "
