@@ -280,5 +280,9 @@ def test_logs_and_metrics_reach_the_local_cloudwatch(cloud_project: Path, versio
     assert sum("REPORT RequestId" in m for m in messages) >= 4, messages[-10:]  # smoke test + 3 predictions
     streams = logs.describe_log_streams(logGroupName="/aws/lambda/onnx-lin")["logStreams"]
     assert any("/[1]" in s["logStreamName"] for s in streams)
+    alarms = cloudwatch.describe_alarms()["MetricAlarms"]
+    assert {a["AlarmName"] for a in alarms} >= {"onnx-lin-error-rate", "onnx-lin-p99-latency"}
+    assert all(a["StateReason"].startswith("local evaluation") for a in alarms), alarms  # evaluated all along
+    assert {a["StateValue"] for a in alarms} <= {"OK", "INSUFFICIENT_DATA"}
     names = {(m["Namespace"], m["MetricName"]) for m in cloudwatch.list_metrics()["Metrics"]}
     assert {("AWS/Lambda", "Invocations"), ("AWS/Lambda", "Duration"), ("OnnxLambda", "RequestMs")} <= names, names

@@ -145,6 +145,7 @@ class LocalCloud:
         threading.Thread(target=self.control.serve_forever, name="cloud-control", daemon=True).start()
         self.refresh()
         threading.Thread(target=self._refresher, name="cloud-refresh", daemon=True).start()
+        threading.Thread(target=self._alarm_loop, name="cloud-alarms", daemon=True).start()
         info = {"pid": os.getpid(), "emulator_url": self.server.url, "control_url": self.control_url,
                 "region": LOCAL_REGION, "started": time.time()}  # fmt: skip
         _write_json(self.state / INFO_FILE, info)
@@ -357,6 +358,37 @@ class LocalCloud:
             timeout_s=int(found.timeout or 30), memory_mb=int(found.memory_size or 1024),
             concurrency=int(reserved) if reserved else None,
         )  # fmt: skip
+
+    # ------------------------------------------------------------------ alarms
+
+    def _alarm_loop(self) -> None:
+        """Every alarm of every stack, evaluated on the local metrics once per scaled second and its state
+        set in CloudWatch when it changes (DescribeAlarms, the dashboard and `status` read it), as
+        CloudWatch evaluates alarms on its own, not only during deployments."""
+        while not self._stopped.wait(max(0.2, 60.0 / self.time_scale / 4)):
+            try:
+                self.evaluate_alarms()
+            except Exception as exc:  # noqa: BLE001 - an evaluation bug must not stop the cloud; said in its log
+                self.output(f"[cloud] alarm evaluation failed: {type(exc).__name__}: {exc}")
+
+    def evaluate_alarms(self) -> dict[str, str]:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        from deployer.local.cloud.emulator import ACCOUNT_ID, traffic
+        from deployer.local.cloud.metrics import evaluate_alarm
+
+        states: dict[str, str] = {}
+        backend = cloudwatch_backends[ACCOUNT_ID][LOCAL_REGION]
+        for props in traffic.alarms(ACCOUNT_ID, LOCAL_REGION):
+            state = evaluate_alarm(props, self.metrics, time_scale=self.time_scale)
+            states[state.name] = state.state
+            with self.server.lock:
+                alarm = backend.alarms.get(state.name)
+                ours = str(getattr(alarm, "state_reason", "")).startswith("local evaluation")
+                if alarm is not None and (alarm.state_value != state.state or not ours):
+                    backend.set_alarm_state(state.name, f"local evaluation: {state.reason}", "{}", state.state)
+                    self.output(f"[cloud] alarm {state.name}: {state.state} ({state.reason})")
+        return states
 
     # ------------------------------------------------------------------ deployments
 

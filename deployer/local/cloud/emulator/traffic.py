@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ShiftRequest", "ShiftFailed", "set_shifter", "move_alias", "remember_group", "remember_alarm",
-           "forget_alarm", "replayed", "clear", "REPLAY_KIND"]
+           "forget_alarm", "alarms", "replayed", "clear", "REPLAY_KIND"]
 
 REPLAY_KIND = "codedeploy-deployment"
 
@@ -79,6 +79,12 @@ def remember_alarm(account: str, region: str, name: str, props: dict[str, Any]) 
 def forget_alarm(account: str, region: str, name: str) -> None:
     with _lock:
         _alarms.pop((account, region, name), None)
+
+
+def alarms(account: str, region: str) -> list[dict[str, Any]]:
+    """Every alarm the stacks made here, with its resolved properties (the daemon evaluates them)."""
+    with _lock:
+        return [dict(props) for (a, r, _), props in _alarms.items() if (a, r) == (account, region)]
 
 
 def clear() -> None:
