@@ -16,7 +16,9 @@ Mutations, one to three per model, all drawn from one `random.Random`:
   and lengths past the file or not numbers;
 - attributes: dropped, retyped, bogus, non-UTF-8 strings (b'\\xff\\xfe'), huge values;
 - model: opsets 0 / 1 / 10**6 / missing, IR versions 0 / 99, bogus local functions,
-  ConstantOfShape of 2**40 elements.
+  ConstantOfShape of 2**40 elements;
+- names: one byte of a name, domain, op type or external-data location made invalid UTF-8 (the
+  protobuf stays well formed; protobuf then hands the field back as bytes, not str).
 """
 
 from __future__ import annotations
@@ -398,6 +400,31 @@ def _mutate_bytes(rng: random.Random, data: bytes) -> tuple[bytes, str]:
     return header + bytes(buf[len(header):]), f"header {header[:4]!r}"
 
 
+def _names(model: onnx.ModelProto) -> list[str]:
+    """Strings of the model that its readers use: names, op types, domains, locations, producer."""
+    graph = model.graph
+    found = [imp.domain for imp in model.opset_import] + [model.producer_name, graph.name]
+    found += [vi.name for vi in list(graph.input) + list(graph.output) + list(graph.value_info)]
+    for t in graph.initializer:
+        found += [t.name] + [e.value for e in t.external_data] + [e.key for e in t.external_data]
+    for node in graph.node:
+        found += [node.op_type, node.domain, node.name, *node.input, *node.output, *(a.name for a in node.attribute)]
+        found += [a.s for a in node.attribute if a.s]
+    return [n for n in found if isinstance(n, str) and len(n) >= 2]
+
+
+def _not_utf8(rng: random.Random, data: bytes, model: onnx.ModelProto) -> tuple[bytes, str | None]:
+    """One byte of one name made invalid UTF-8, the length kept (the protobuf stays well formed)."""
+    names = [n for n in _names(model) if n.encode() in data]
+    if not names:
+        return data, None
+    name = rng.choice(names).encode()
+    at = data.index(name)
+    pos = at + rng.randrange(len(name))
+    return data[:pos] + rng.choice([b"\xff", b"\xc3", b"\xed", b"\x80"]) + data[pos + 1:], \
+        f"name {name[:20]!r} not UTF-8"
+
+
 def mutate_model(rng: random.Random, seed: Seed, folder: Path) -> list[str]:
     """Write a mutated copy of `seed` into `folder` (model.onnx and any files beside it)."""
     shutil.copytree(seed.folder, folder, symlinks=True)
@@ -414,7 +441,11 @@ def mutate_model(rng: random.Random, seed: Seed, folder: Path) -> list[str]:
                 if what:
                     done.append(what)
                     break
-        path.write_bytes(model.SerializeToString())
+        data = model.SerializeToString()
+        if rng.random() < 0.08:
+            data, what = _not_utf8(rng, data, model)
+            done += [what] if what else []
+        path.write_bytes(data)
     if not done or rng.random() < 0.1:
         data, what = _mutate_bytes(rng, path.read_bytes())
         path.write_bytes(data)
