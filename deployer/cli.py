@@ -621,7 +621,7 @@ def local_status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> N
     out.print(f"local cloud (pid {doc['pid']}): AWS endpoint {doc['emulator_url']}", highlight=False)
     table = Table(title="stacks", title_justify="left")
     for column in ("stack", "url", "version", "share", "model", "model version", "image"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a URL cut short cannot be copied
     for stack in doc["stacks"]:
         for entry in stack["versions"]:
             table.add_row(stack["stack"], stack["url"], entry["version"], f"{entry['weight']:.0%}", str(entry.get("model", "")),
