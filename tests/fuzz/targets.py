@@ -386,6 +386,34 @@ def _sent_strings(case: Case) -> set[str] | None:
     return found
 
 
+def big_case(target: Target, rng: random.Random, index: int) -> Case:
+    """Bodies near Lambda's 6 MB limits: the batch cap, a request just under or over 6 MB, an answer
+    that would be over it (strings of quotes double when the answer is escaped)."""
+    name, datatype, cols = target.inputs[0]
+    roll = rng.random()
+    if target.name == "words" and roll < 0.6:
+        size = rng.choice([700_000, 1_050_000, 1_150_000, 1_400_000])  # 4 elements: 2.8-5.6 MB raw
+        char = rng.choice(['"', "\\", "x", "é"])  # quotes and backslashes double when escaped, é is 2 bytes
+        arr = np.array([[char * size, char * size]] * 2, dtype=object)
+        if rng.random() < 0.5:
+            raw = _bytes_of(arr)
+            header = dumps({"inputs": [{"name": name, "datatype": datatype, "shape": [2, 2],
+                                        "parameters": {"binary_data_size": len(raw)}}],
+                            **({"parameters": {"binary_data_output": True}} if rng.random() < 0.5 else {})}).encode()
+            return Case(index, target.name, "big", "POST", f"/v2/models/{target.name}/infer",
+                        {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))},
+                        header + raw, mutations=[f"binary strings of {4 * size:,} bytes"])
+        body = dumps({"inputs": [{"name": name, "datatype": datatype, "shape": [2, 2], "data": arr.tolist()}]})
+        return Case(index, target.name, "big", "POST", f"/v2/models/{target.name}/infer", dict(JSON_CT), body.encode(),
+                    mutations=[f"JSON strings of {4 * size:,} characters"])
+    rows = rng.choice([1024, 1025, 4096, 60_000])
+    feeds = target.arrays(rng, 1)
+    tree = {"inputs": [{"name": n, "datatype": d, "shape": [rows, c], "data": feeds[n].tolist() * rows}
+                       for n, d, c in target.inputs]}
+    return Case(index, target.name, "big", "POST", f"/v2/models/{target.name}/infer", dict(JSON_CT),
+                dumps(tree).encode(), mutations=[f"{rows} rows"])
+
+
 def other_case(target: Target, rng: random.Random, index: int) -> Case:
     """Routes, methods and metadata: the rest of the surface."""
     name = target.name

@@ -29,12 +29,12 @@ from deployer.errors import LocalRuntimeError
 from deployer.local import LocalEndpoint
 from tests.fuzz.mutations import dumps, mutate_bytes, mutate_tree
 from tests.fuzz.report import SECTIONS, Budget, Section
-from tests.fuzz.targets import JSON_CT, TARGETS, TRACEBACK, Case, Target, other_case, problems, valid_case
+from tests.fuzz.targets import TARGETS, TRACEBACK, Case, Target, big_case, other_case, problems, valid_case
 
 pytestmark = [pytest.mark.local, pytest.mark.fuzz]
 
 FORMS = [("v2-json", 0.32), ("v2-base64", 0.08), ("v2-binary", 0.15), ("tf-instances", 0.2), ("tf-inputs", 0.17),
-         ("other", 0.08)]
+         ("other", 0.075), ("big", 0.005)]
 CANARY_EVERY = 250
 CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "text/plain", "application/octet-stream",
                  "application/x-www-form-urlencoded", "", "application/vnd+json", "APPLICATION/JSON",
@@ -49,6 +49,8 @@ def make_case(target: Target, seed: int, index: int) -> Case:
         form = "v2-json"
     if form == "other":
         return other_case(target, rng, index)
+    if form == "big":
+        return big_case(target, rng, index)
     case, tree = valid_case(target, rng, index, form)
     if rng.random() < 0.1:
         return case  # left valid: its answer is checked against onnxruntime
