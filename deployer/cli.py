@@ -556,6 +556,154 @@ def delete(
     out.print(f"stack {summary['stack']} deleted{repo}", highlight=False)
 
 
+# --------------------------------------------------------------------------- monitor: metrics, logs
+# deployer.monitor reads CloudWatch (AWS, or the local cloud's) for a deployed stack.
+
+
+def _monitor_options(model: Path, **fields: Any) -> Any:
+    from deployer.monitor import MonitorOptions
+
+    return MonitorOptions(model=model, **fields)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}" if value < 100 else f"{value:,.0f}"
+
+
+def _latency(latency: dict[str, float | None]) -> str:
+    return " / ".join(_ms(latency[p]) for p in ("p50", "p95", "p99"))
+
+
+def _print_metrics(doc: dict[str, Any]) -> None:
+    err.print(f"[bold]{_escape(doc['stack'])}[/] ({_escape(doc['model'])}) on the {doc['target']} target, "
+              f"{doc['start']} to {doc['end']}, {doc['period_s'] // 60} min periods", highlight=False)  # fmt: skip
+    for version in doc["versions"]:
+        model_version = f" (model {version['model_version']})" if version.get("model_version") else ""
+        title = version["version"] if version["version"].startswith("model ") else f"version {version['version']}"
+        table = Table(title=f"{title}{model_version}", title_justify="left", show_header=False)
+        table.add_column("measure", style="bold")
+        table.add_column("value")
+        table.add_row("invocations", f"{version['invocations']:,} ({version['errors']:,} errors, "
+                                     f"{version['throttles']:,} throttled)")  # fmt: skip
+        table.add_row("duration ms p50 / p95 / p99", _latency(version["duration_ms"]))
+        table.add_row("handler requests", f"{version['requests']:,} ({version['handler_errors']:,} errors)")
+        table.add_row("request ms p50 / p95 / p99", _latency(version["request_ms"]))
+        table.add_row("inference ms p50 / p95 / p99", _latency(version["inference_ms"]))
+        kinds = ", ".join(f"{kind} {count:,}" for kind, count in version["errors_by_kind"].items())
+        table.add_row("errors by kind", kinds or "-")
+        load = version["model_load_ms"]
+        loads = f" (model load {_ms(load['avg'])} ms mean, {_ms(load['max'])} ms max)" if version["cold_starts"] else ""
+        table.add_row("cold starts", f"{version['cold_starts']:,}{loads}")
+        for name, value in version["other"].items():
+            table.add_row(name + " (mean)", _ms(value))
+        out.print(table)
+        if version["drift"]:
+            drift = Table(title=f"{title}: drift, worst first", title_justify="left")
+            for column in ("metric", "feature", "mean", "max"):
+                drift.add_column(column)
+            for item in version["drift"]:
+                dims = ", ".join(f"{k}={v}" for k, v in item["dims"].items())
+                drift.add_row(item["metric"], dims or "-", _ms(item["mean"]), _ms(item["max"]))
+            out.print(drift)
+
+
+@app.command()
+def metrics(
+    model: Annotated[Path, typer.Argument(help="The model folder the stack was pushed from (or --stack-name).")] = Path("."),
+    since: Annotated[str, typer.Option("--since", help="Window start: a duration back (90s, 10m, 1h, 2d) or an ISO time.")] = "1h",
+    period: Annotated[str, typer.Option("--period", help="One datapoint of the series: whole minutes (1m, 5m, 1h).")] = "1m",
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also draw the series into FILE.png (one panel per measure, versions in colour).")] = None,
+    tensorboard: Annotated[Path | None, typer.Option("--tensorboard", help="Also write TensorBoard event files into DIR, one run per version.")] = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    stack_name: StackOpt = None,
+    project: ProjectOpt = Path("."),
+    target: TargetOpt = "auto",
+    as_json: JsonOpt = False,
+) -> None:
+    """Invocations, latency percentiles, errors by kind, cold starts and drift per version, from CloudWatch."""
+    from deployer.monitor import MetricsRequest, run_metrics
+
+    options = _monitor_options(model, project=project, target=target, profile=profile, region=region, stack_name=stack_name)
+    request = MetricsRequest(since=since, period=period, plot=plot, tensorboard=tensorboard)
+    doc = _run(as_json, lambda: run_metrics(options, request)).as_dict()
+    for note in doc["notes"]:
+        err.print(f"[yellow]note:[/] {_escape(note)}", highlight=False, soft_wrap=True)
+    if plot is not None:
+        err.print(f"plot written to {plot}", highlight=False, markup=False)
+    if tensorboard is not None:
+        err.print(f"TensorBoard runs written under {tensorboard} (tensorboard --logdir {tensorboard})", highlight=False,
+                  markup=False)  # fmt: skip
+    if as_json:
+        _emit_json(doc)
+        return
+    _print_metrics(doc)
+
+
+def _log_row(table: Table, line: Any) -> None:
+    style = {"ERROR": "red", "CRITICAL": "red", "WARNING": "yellow", "REPORT": "cyan", "METRIC": "dim"}.get(line.level or "", "")
+    fields = ", ".join(f"{k}={v}" for k, v in line.fields.items()) if line.kind in ("json", "emf") else ""
+    table.add_row(line.at.strftime("%H:%M:%S.%f")[:-3], line.version or "-", f"[{style}]{_escape(line.level or line.kind)}[/]" if style else _escape(line.level or line.kind),
+                  _escape(line.text), _escape(line.request_id or ""), _escape(fields))  # fmt: skip
+
+
+def _log_table(title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("time (UTC)", "version", "level", "message", "request id", "fields"):
+        table.add_column(column, overflow="fold")
+    return table
+
+
+@app.command()
+def logs(
+    model: Annotated[Path, typer.Argument(help="The model folder the stack was pushed from (or --stack-name).")] = Path("."),
+    since: Annotated[str, typer.Option("--since", help="From: a duration back (90s, 10m, 1h) or an ISO time.")] = "10m",
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep polling for new lines until Ctrl-C.")] = False,
+    request_id: Annotated[str | None, typer.Option("--request-id", help="Only this invocation's lines (Lambda's request id, as in REPORT lines).")] = None,
+    emf: Annotated[bool, typer.Option("--emf", help="Also show the EMF metric lines.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Also show START and END lines (REPORT summarizes them).")] = False,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    stack_name: StackOpt = None,
+    project: ProjectOpt = Path("."),
+    target: TargetOpt = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per log line on stdout (JSON Lines).")] = False,
+) -> None:
+    """The function's log lines from CloudWatch Logs as a table: structured lines, REPORT summaries, EMF on request."""
+    from deployer.monitor import LogsRequest, follow_logs, run_logs
+
+    options = _monitor_options(model, project=project, target=target, profile=profile, region=region, stack_name=stack_name)
+    request = LogsRequest(since=since, request_id=request_id, emf=emf, raw=raw)
+    if follow:
+        def show(line: Any) -> None:
+            if as_json:
+                _emit_json(line.as_dict())
+            else:
+                table = _log_table("")
+                table.show_header = False
+                _log_row(table, line)
+                out.print(table)
+
+        err.print("following the function's log (Ctrl-C stops)", highlight=False)
+        try:
+            _run(as_json, lambda: follow_logs(options, request, show))
+        except KeyboardInterrupt:
+            pass
+        return
+    result = _run(as_json, lambda: run_logs(options, request))
+    if as_json:
+        for line in result.lines:
+            _emit_json(line.as_dict())
+        return
+    if not result.lines:
+        err.print(f"no log lines in {result.log_group} since {result.start:%Y-%m-%d %H:%M:%S} UTC", highlight=False)
+        return
+    table = _log_table(f"{result.log_group} ({result.target} target) since {result.start:%Y-%m-%d %H:%M:%S} UTC")
+    for line in result.lines:
+        _log_row(table, line)
+    out.print(table)
+
+
 # --------------------------------------------------------------------------- local: the project's local cloud
 
 local_app = typer.Typer(name="local", help="The project's local cloud: AWS (emulated) and every pushed stack, on 127.0.0.1.",

@@ -9,6 +9,9 @@ Lambda's limits, as the deployed function has them: `concurrency` execution envi
 (pass the function's reserved concurrency; 1 by default), each started on demand, and a request
 that finds them all busy is refused with 429 (`_pool`); each runtime held to `memory_mb`, its real
 peak in the REPORT line (`_memory`); the function timeout (the emulator).
+
+The gateway answers `GET /metrics` itself (Prometheus text, `_gateway`); the function's output is
+handed to it too, so the handler's EMF lines add cold starts, errors by kind and drift gauges.
 """
 
 from __future__ import annotations
@@ -90,7 +93,18 @@ class LocalEndpoint:
         if not 0 <= port <= 65535:
             raise ConfigError(f"port {port} is not a TCP port (0-65535; 0 picks a free one)")
         root = (code_root or find_code_root()).resolve()
-        self._tail = OutputTail(output)
+        self._feed: Callable[[str], None] = lambda line: None  # the gateway's observe_output, once it exists
+        user_output = output
+
+        def sink(line: str) -> None:  # the function's lines feed the gateway's /metrics, then the caller's sink
+            try:
+                self._feed(line)
+            except Exception:  # noqa: BLE001 - a metrics bug must not cost the caller its output
+                pass
+            if user_output is not None:
+                user_output(line)
+
+        self._tail = OutputTail(sink)
         environment = lambda_environment(
             model=model, handler=handler, code_root=root, timeout_s=seconds, memory_mb=memory_mb, extra=env
         )
@@ -104,6 +118,7 @@ class LocalEndpoint:
         self._gateway = Gateway(
             invoke=self._pool.invoke, timeout_s=seconds, port=port, log=self._tail.add, read_timeout_s=read_timeout_s
         )
+        self._feed = self._gateway.observe_output
         try:
             self._pool.start()
         except BaseException:

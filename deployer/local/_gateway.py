@@ -19,6 +19,14 @@ including those http.server itself raises while parsing, is a JSON `{"error": ..
     504  the function ran past its timeout; the environment is reset and the next request works
     505  an HTTP version other than 1.0 and 1.1 (0.9 included: it has no status line to answer in)
 
+`GET /metrics` is answered by the gateway itself, never sent to the function (whose routes, in
+functions/app.py, have no /metrics): Prometheus' text exposition of what this gateway served,
+request counters and latency histograms by model, version, route and status, plus cold starts,
+handler errors by kind and drift gauges from the handler's EMF lines when the gateway's owner
+hands it the function's output (`observe_output`; deployer.monitor.prometheus has the families).
+Each gateway has its own registry. Without prometheus_client installed, /metrics is a 501 saying
+how to install it. A deployed API on AWS has no /metrics: CloudWatch holds those figures there.
+
 An oversized body is read and discarded (up to a cap) so the client can read the 413 on a
 connection it is still writing to; beyond the cap the connection is closed. `Expect:
 100-continue` (curl sends it for bodies over 1 MB) is answered with the 413 before any body.
@@ -43,9 +51,10 @@ from deployer.local._encoding import BodyRefused, decode_body
 from deployer.local._events import MAX_INVOKE_PAYLOAD, HttpReply, build_event, error_reply, reply_from_invoke
 from deployer.local._pool import Throttled
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "METRICS_PATH"]
 
 HOST = "127.0.0.1"
+METRICS_PATH = "/metrics"  # answered by the gateway (module doc)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _ALLOWED = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"  # what an `ANY` method of API Gateway routes
 _DISCARD_CAP = 4 * MAX_INVOKE_PAYLOAD  # past this an oversized body is not drained, the connection is closed
@@ -79,6 +88,9 @@ class Gateway:
                     f"port {port} on {HOST} is already in use; choose another port, or 0 for a free one"
                 ) from exc
             raise LocalRuntimeError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}") from exc
+        from deployer.monitor.prometheus import gateway_metrics
+
+        self.metrics = gateway_metrics()  # None without prometheus_client: /metrics says how to install it
         self.port = int(self._server.server_address[1])
         self.url = f"http://{HOST}:{self.port}"
         self._thread = threading.Thread(
@@ -113,6 +125,26 @@ class Gateway:
             self.log(f"[apigw] {exc}")
             return error_reply(502, str(exc).splitlines()[0])
         return reply_from_invoke(status, answer, self.timeout_s)
+
+
+    def observe_output(self, line: str) -> None:
+        """A line the function printed: the handler's EMF documents feed /metrics (module doc)."""
+        if self.metrics is not None:
+            self.metrics.observe_output(line)
+
+    def metrics_reply(self) -> HttpReply:
+        """The answer to GET /metrics."""
+        if self.metrics is None:
+            return error_reply(501, "GET /metrics needs prometheus_client: pip install 'onnx-lambda-deployer[monitor]' "
+                                    "(or pip install prometheus-client)")  # fmt: skip
+        from deployer.monitor.prometheus import CONTENT_TYPE
+
+        return HttpReply(200, [("Content-Type", CONTENT_TYPE)], self.metrics.exposition())
+
+    def observe(self, path: str, reply: HttpReply, seconds: float) -> None:
+        """One request answered (not /metrics): counters and a histogram, nothing heavier."""
+        if self.metrics is not None:
+            self.metrics.observe_request(path, reply.status, seconds, reply.body)
 
 
 def _too_large(size: int) -> HttpReply:
@@ -185,14 +217,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         gateway = self.server.gateway
         started, request_id = gateway.clock(), gateway.request_id()
+        scrape = self.command in ("GET", "HEAD") and self.path.split("?", 1)[0] == METRICS_PATH
         try:
-            reply = self._reply(request_id)
+            if scrape and self._length() == 0:
+                reply = gateway.metrics_reply()
+            else:
+                scrape = False
+                reply = self._reply(request_id)
         except Exception:  # a bug of the gateway: the client still gets JSON, the log gets the traceback
             self.close_connection = True
             gateway.log("[apigw] " + traceback.format_exc().rstrip())
             reply = error_reply(500, "the local API Gateway failed on this request (a bug: see its log)")
         self._send(reply, request_id)
         elapsed = (gateway.clock() - started) * 1000.0
+        if not scrape:
+            try:
+                gateway.observe(self.path, reply, elapsed / 1000.0)
+            except Exception:  # metrics never cost an answer (it is sent already) nor the connection
+                gateway.log("[apigw] metrics: " + traceback.format_exc().rstrip())
         gateway.log(f"[apigw] {self.command} {self.path} -> {reply.status} ({elapsed:.1f} ms)")
 
     def _reply(self, request_id: str) -> HttpReply:
