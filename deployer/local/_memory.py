@@ -16,8 +16,9 @@ How the limit is enforced here, and why this way:
   have none, and a desktop grants one only through systemd. So it is not used.
 - So the runtime process is watched from /proc. The figure read is VmHWM, the kernel's
   high-water mark of the resident set: a peak between two looks is still seen. A watcher thread
-  looks at every busy environment every `POLL_S` and kills a runtime past the limit at once (a
-  runaway allocation overshoots by what it can touch in one period). After each invocation the
+  looks every `POLL_S` at each invocation that has lasted longer than that, and kills a runtime
+  past the limit at once (a runaway allocation overshoots by what it can touch in one or two
+  periods; shorter invocations are left alone, cheaper). After each invocation the
   environment looks once more (one read of /proc/PID/status, held open), so a short spike between
   two polls still fails the invocation that made it, as the cgroup would have.
 
@@ -89,6 +90,7 @@ class RuntimeMemory:
         self.busy = False
         self._current = ""  # the request id of the invocation under way
         self._reported = ""  # the last request id whose REPORT line was read (and the runtime looked at)
+        self._watched = ""  # the request id under way at the watcher's last look
         self._ended: dict[str, int] = {}  # request id → peak when it ended, for its REPORT line (the last few)
 
     def attach(self, parent: int, children: Callable[[], list[int]]) -> None:
@@ -131,6 +133,11 @@ class RuntimeMemory:
             self._ended[self._current] = peak
             if len(self._ended) > _KEEP_ENDED:
                 del self._ended[next(iter(self._ended))]
+
+    def outlasted_a_poll(self) -> bool:
+        """True when the invocation under way was already under way at the watcher's last look."""
+        seen, self._watched = self._watched, self._current
+        return self.busy and seen == self._current
 
     def _runtime_status(self) -> tuple[int, int] | None:
         if self._fd >= 0 and (status := _read_status(self._fd)) is not None and status[0] == self._parent:
@@ -243,7 +250,8 @@ class MemoryWatch:
             while quiet < linger:
                 busy = [m for m in self._members if m.busy]
                 for memory in busy:
-                    memory.check()
+                    if memory.outlasted_a_poll():  # a shorter one gets its look from `end`
+                        memory.check()
                 quiet = 0 if busy else quiet + 1
                 if self._closed.wait(self._poll_s):
                     return
