@@ -115,7 +115,9 @@ def test_concurrency_is_checked(value: Any) -> None:
 def test_memory_size_is_enforced_as_lambda_does(output: Recorder) -> None:
     with endpoint(timeout_s=5, memory_mb=128, output=output) as ep:
         pid = ep.request("GET", "/alloc?mb=30").json()["pid"]  # well under 128 MB: fine
-        response = ep.request("GET", "/alloc?mb=200&hold=1")  # caught by the watcher while it holds
+        started = time.monotonic()
+        response = ep.request("GET", "/alloc?mb=200&hold=3")
+        assert time.monotonic() - started < 2  # killed by the watcher while it held the memory, not after
         assert response.status == 502
         error = response.json()["error"]
         assert "Runtime.OutOfMemory" in error and "signal: killed" in error and "memory size is 128 MB" in error
