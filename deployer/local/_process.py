@@ -15,7 +15,9 @@ child is forked by one keeper thread that lives as long as the process (`_keeper
 sets the signal between fork and exec, then checks that its parent is still the one that
 forked it (a parent that died before prctl would otherwise never signal). The runtime the
 emulator starts does the same for itself (see `_emulator.RUNTIME_BOOTSTRAP`): the signal is not
-inherited by grandchildren.
+inherited by grandchildren. Cost, measured: a preexec_fn makes Popen fork where it would vfork,
++1.8 ms per environment start from a 24 MB parent and +4.6 ms from a 200 MB one, against the
+emulator's own 50-110 ms; nothing per request.
 
 Output: stdout and stderr are one pipe, read line by line by a daemon thread. Each line goes
 (through an optional `rewrite`) to an optional sink and into a bounded tail kept for error
