@@ -14,8 +14,10 @@ fail (Function.ResponseSizeTooLarge), API Gateway answer 502 and Lambda reset th
 length of the body already encoded, never a second encoding:
 - a JSON body rides as a JSON string in the proxy response: its bytes plus one escape byte per
   double quote and backslash (orjson leaves no control character raw; non-ASCII counts as UTF-8,
-  which is what awslambdaric writes on the python3.12+ runtimes, `ensure_ascii=False`). The two
-  counts run only for a body over half the limit: below that, escaping cannot reach it;
+  which is what awslambdaric writes on the python3.12+ runtimes, `ensure_ascii=False`). On the
+  others (its Encoder reads AWS_EXECUTION_ENV) it writes non-ASCII as escapes (backslash, u, 4 hex digits), up to 6 bytes for one
+  character of 2: the body is measured as that JSON string exactly (`json.dumps`, one C pass). The
+  counts run only for a body over half the limit (a third with escapes): below, escaping cannot reach it;
 - a binary body is base64: 4 * ceil(n / 3), known before encoding, so an answer too large is
   refused without spending the base64 pass on it;
 - a direct invoke returns the object itself, which the runtime re-serializes with its own
@@ -31,6 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from typing import Any
 
 import orjson
@@ -49,6 +52,13 @@ MAX_RESPONSE_BYTES = 6_291_456
 # "isBase64Encoded": false}) is ~100-180 bytes with our headers; 1 KiB leaves room.
 _ENVELOPE = 1024
 _BODY_LIMIT = MAX_RESPONSE_BYTES - _ENVELOPE
+# awslambdaric writes UTF-8 only on these runtimes, and 6-byte escapes elsewhere (its Encoder).
+_ASCII_ONLY = os.environ.get("AWS_EXECUTION_ENV") not in {
+    "AWS_Lambda_python3.12", "AWS_Lambda_python3.13", "AWS_Lambda_python3.14", "AWS_Lambda_python3.15",
+}
+# A body grows by escaping at most 2x (a quote or backslash gets one more byte), or 3x with
+# escaped non-ASCII (2 UTF-8 bytes of "é" become the 6 of its escape).
+_GROWTH = 3 if _ASCII_ONLY else 2
 _ERROR_MESSAGE_LIMIT = 16_384  # an error body is never near the limit, whatever went into it
 _JSON_HINT = ("send a smaller batch, ask for fewer outputs (KServe v2 'outputs'), or for binary outputs "
               "(KServe v2 'parameters': {\"binary_data_output\": true}; raw bytes are about half the size "
@@ -128,12 +138,15 @@ def json_response(status: int, payload: Any, direct: bool, headers: dict[str, st
     if direct:  # the runtime serializes the return value with json, which knows no numpy
         answer = orjson.loads(body)
         if len(body) * 2 > _BODY_LIMIT:  # re-serialized it grows by at most 1.5x (", " for ",")
-            size = len(json.dumps(answer, ensure_ascii=False).encode())
+            size = len(json.dumps(answer, ensure_ascii=_ASCII_ONLY).encode())
             if size > _BODY_LIMIT:
                 raise _answer_too_large(size, _SMALLER_HINT + "; direct invokes answer JSON only")
         return answer if status < 400 else {**answer, "statusCode": status}
-    if len(body) * 2 > _BODY_LIMIT:  # escaping can at most double it: count only when it matters
-        size = len(body) + body.count(b'"') + body.count(b"\\")
+    if len(body) * _GROWTH > _BODY_LIMIT:  # what escaping can at most make of it: count only when it matters
+        if _ASCII_ONLY:  # the runtime escapes non-ASCII (6 bytes each): measure exactly that, in one C pass
+            size = len(json.dumps(body.decode())) - 2
+        else:
+            size = len(body) + body.count(b'"') + body.count(b"\\")
         if size > _BODY_LIMIT:
             raise _answer_too_large(size, _JSON_HINT)
     return {
