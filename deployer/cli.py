@@ -575,7 +575,7 @@ def _latency(latency: dict[str, float | None]) -> str:
 
 
 def _print_metrics(doc: dict[str, Any]) -> None:
-    err.print(f"[bold]{_escape(doc['stack'])}[/] ({_escape(doc['model'])}) on the {doc['target']} target, "
+    out.print(f"[bold]{_escape(doc['stack'])}[/] ({_escape(doc['model'])}) on the {doc['target']} target, "
               f"{doc['start']} to {doc['end']}, {doc['period_s'] // 60} min periods", highlight=False)  # fmt: skip
     for version in doc["versions"]:
         model_version = f" (model {version['model_version']})" if version.get("model_version") else ""

@@ -106,6 +106,7 @@ def write_plot(report: MetricsReport, path: Path) -> Path:
         for colour, style, label, times, values in _lines(report, family):
             axes.plot(times, values, linestyle=style, marker="." if len(values) < 30 else None,
                       color=colours[colour], label=label)  # fmt: skip
+        axes.set_xlim(report.window.start, report.window.end)  # the whole window, however few the points
         axes.xaxis.set_major_formatter(DateFormatter("%H:%M"))
         axes.tick_params(labelsize=8)
         axes.grid(alpha=0.3)

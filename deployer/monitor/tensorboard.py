@@ -6,9 +6,11 @@
 Scalars are tagged with the report's measure names (report.py: invocations, duration_ms/p99,
 errors_by_kind/NotFound, drift/...), one point per period: step = periods since the window's
 start (the same step is the same minute in every run and tag), wall time = the period's start.
-Written with TensorBoard's own event writer (tensorboard.summary.writer, what
-torch.utils.tensorboard uses underneath) as `simple_value` scalars, which TensorBoard's scalar
-dashboard and its EventAccumulator read. Values are float32 there, as in every TensorBoard scalar.
+Written with TensorBoard's own record writer and event protos (tensorboard.summary.writer's
+RecordWriter, what its EventFileWriter and torch.utils.tensorboard use underneath; the file is
+opened here, not through `tensorboard.compat.tf`, which would import TensorFlow when installed:
+seconds and a screen of logs) as `simple_value` scalars, which TensorBoard's scalar dashboard and
+its EventAccumulator read. Values are float32 there, as in every TensorBoard scalar.
 
 `tensorboard --logdir DIR` shows them. Each run of the command replaces the files it wrote before
 in that run (suffix .onnx-lambda; nothing else in DIR is touched), since each holds the whole
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 from deployer.errors import DependencyError
@@ -58,7 +62,7 @@ def write_runs(report: MetricsReport, folder: Path) -> list[Path]:
     """One run per version under `folder` (module doc); the run folders."""
     try:
         from tensorboard.compat.proto import event_pb2, summary_pb2
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+        from tensorboard.summary.writer.record_writer import RecordWriter
     except ImportError as exc:
         raise DependencyError("--tensorboard needs tensorboard: pip install 'onnx-lambda-deployer[monitor]' "
                               "(or pip install tensorboard)") from exc  # fmt: skip
@@ -72,17 +76,23 @@ def write_runs(report: MetricsReport, folder: Path) -> list[Path]:
     start, period = report.window.start, report.window.period_s
     runs: list[Path] = []
     try:
-        for version in report.versions:
-            writer = EventFileWriter(str(staging / run_name(version)), filename_suffix=SUFFIX)
-            try:
+        for number, version in enumerate(report.versions):
+            run = staging / run_name(version)
+            run.mkdir()
+            name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{number}{SUFFIX}"
+            with open(run / name, "wb") as handle:
+                writer = RecordWriter(handle)
+                header = event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2",
+                                         source_metadata=event_pb2.SourceMetadata(writer="onnx-lambda-deployer"))  # fmt: skip
+                writer.write(header.SerializeToString())
                 for measure, points in sorted(version.series.items()):
                     for at, value in points:
                         step = int((at - start).total_seconds()) // period
                         value_pb = summary_pb2.Summary.Value(tag=measure, simple_value=float(value))
-                        writer.add_event(event_pb2.Event(wall_time=at.timestamp(), step=step,
-                                                         summary=summary_pb2.Summary(value=[value_pb])))  # fmt: skip
-            finally:
-                writer.close()
+                        event = event_pb2.Event(wall_time=at.timestamp(), step=step, summary=summary_pb2.Summary(value=[value_pb]))
+                        writer.write(event.SerializeToString())
+                handle.flush()
+                os.fsync(handle.fileno())
         for staged in sorted(staging.iterdir()):
             target = root / staged.name
             target.mkdir(exist_ok=True)
