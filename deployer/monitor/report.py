@@ -103,7 +103,7 @@ class VersionReport:
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     cold_starts: int = 0
     model_load_ms: dict[str, float | None] = field(default_factory=lambda: {"avg": None, "max": None})
-    drift: list[DriftValue] = field(default_factory=list)  # worst (largest max) first
+    drift: list[DriftValue] = field(default_factory=list)  # PSI metrics first, each metric's worst (largest) first
     other: dict[str, float | None] = field(default_factory=dict)
     series: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)
 
@@ -225,8 +225,14 @@ def build(rows: Iterable[tuple[str, str | None]], found: Mapping[Series, Values]
         row, measure = key
         reports[row].drift.append(DriftValue(name, dims, totals.get(key), drift_max.get(key)))
     for report in reports.values():
-        report.drift.sort(key=lambda d: (-(d.max if d.max is not None else d.mean or 0.0), d.label))
+        report.drift.sort(key=_worst_first)
     return list(reports.values())
+
+
+def _worst_first(item: DriftValue) -> tuple[int, str, float, str]:
+    """PSI-like metrics first (DriftPSI, PredictionPSI), then the rest; within a metric, the largest first."""
+    value = item.max if item.max is not None else item.mean or 0.0
+    return (0 if "psi" in item.metric.lower() else 1, item.metric, -value, item.label)
 
 
 def _set(report: VersionReport, measure: str, value: float) -> None:
