@@ -87,6 +87,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 8080,
     timeout: Annotated[int, typer.Option(help="Function timeout in whole seconds (1-900), as Lambda enforces it.")] = 30,
     memory: Annotated[int, typer.Option(help="Function memory in MB.")] = 1024,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Execution environments at most (Lambda's reserved concurrency); beyond them requests get 429. Default: the config's reserved_concurrency, else 1.")] = None,
+    project: ProjectOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
     """Serve MODEL on 127.0.0.1 through the Lambda Runtime Interface Emulator until interrupted."""
@@ -101,7 +103,18 @@ def serve(
         err.print(f"  curl {url}/v2/models/{name}")
         err.print(f"  curl -H 'Content-Type: application/json' -d @request.json {url}/v2/models/{name}/infer")
 
-    _run(as_json, lambda: local.serve(model, port=port, timeout_s=timeout, memory_mb=memory, ready=ready))
+    def run() -> None:
+        environments = concurrency if concurrency is not None else _reserved_concurrency(project)
+        local.serve(model, port=port, timeout_s=timeout, memory_mb=memory, ready=ready, concurrency=environments)
+
+    _run(as_json, run)
+
+
+def _reserved_concurrency(project: Path) -> int | None:
+    """The config's reserved_concurrency (deployer.toml / [tool.deployer] / ONNX_LAMBDA_*), None when unset."""
+    from deployer.config import load_config
+
+    return load_config(project).reserved_concurrency
 
 
 @app.command()

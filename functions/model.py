@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from functions.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, load_manifest, sha256_file
+from functions.manifest import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, MODEL_PATH_VARIABLE, Manifest, load_manifest, sha256_file
 from functions.tensors import ORT_TO_DATATYPE
 
 __all__ = ["Model", "TensorInfo", "ModelLoadError", "load_model", "available_cpus"]
 
-DEFAULT_MODEL_PATH = "/opt/model"
+DEFAULT_MODEL_PATH = MODEL_DIR  # functions/manifest.py holds the model-folder contract
 
 
 class ModelLoadError(Exception):
@@ -125,7 +125,7 @@ def _resolve(path: str) -> tuple[str, str | None]:
 def load_model(path: str | None = None, threads: int | None = None) -> Model:
     """Create the session for the model at `path` (default: env MODEL_PATH or /opt/model)."""
     started = time.perf_counter()
-    path = path or os.environ.get("MODEL_PATH") or DEFAULT_MODEL_PATH
+    path = path or os.environ.get(MODEL_PATH_VARIABLE) or DEFAULT_MODEL_PATH
     model_file, folder = _resolve(path)
     try:
         manifest = load_manifest(folder) if folder else None

@@ -18,7 +18,6 @@ object and is what the CLI calls.
     smoke.py         the smoke test (sample in, expected outputs compared); remote.py for AWS
     golden.py        push --golden: the golden set checked and carried in the image
     compat.py        what an endpoint can deploy (AWS, the local cloud's emulator, bare moto) and `adapt`
-    container.py     a function image in Docker under its RIE (the local cloud's container runtimes)
     errors.py        DeployError and its subclasses
 
 Imports stay light: boto3, moto and docker are imported when a command needs them.

@@ -19,6 +19,10 @@ picks its own ports, so several can run side by side (tests).
         endpoint.request("POST", "/v2/models/iris/infer", body, {"Content-Type": "application/json"})
 
 `serve(model, port=8080)` does the same until Ctrl-C or SIGTERM.
+
+Beside it: `container.py` runs a function image in Docker under the image's own RIE (what the
+local cloud does with a version pushed as a container image), and `cloud/` is the project's
+local cloud (AWS emulated, every pushed stack served from its own images).
 """
 
 from __future__ import annotations

@@ -34,10 +34,10 @@ from deployer.local._lambda_env import check_concurrency, check_limits, lambda_e
 from deployer.local._memory import MemoryWatch
 from deployer.local._pool import EnvironmentPool
 from deployer.local._process import OutputTail
+from functions.manifest import HANDLER, MODEL_FILE  # the model-folder contract
 
 __all__ = ["LocalEndpoint", "LocalResponse", "serve", "validate_model"]
 
-MODEL_FILE = "model.onnx"
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class LocalEndpoint:
         model: Path,
         *,
         port: int = 0,
-        handler: str = "functions.app.handler",
+        handler: str = HANDLER,
         timeout_s: float = 30.0,
         memory_mb: int = 1024,
         env: Mapping[str, str] | None = None,
@@ -204,7 +204,7 @@ def serve(
     model: Path,
     *,
     port: int,
-    handler: str = "functions.app.handler",
+    handler: str = HANDLER,
     timeout_s: float = 30.0,
     memory_mb: int = 1024,
     env: Mapping[str, str] | None = None,

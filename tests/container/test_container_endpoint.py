@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from deployer.deploy.container import ContainerEndpoint
+from deployer.local.container import ContainerEndpoint
 
 pytestmark = pytest.mark.container
 

@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from deployer.deploy.container import OWNER_PID, OWNER_SCOPE, OWNER_START, ContainerEndpoint, remove_orphans
+from deployer.local.container import OWNER_PID, OWNER_SCOPE, OWNER_START, ContainerEndpoint, remove_orphans
 from tests.container.docker_helpers import REPO, subprocess_env
 
 pytestmark = pytest.mark.container
 
 OWNER = """
 import json, sys, time
-from deployer.deploy.container import ContainerEndpoint
+from deployer.local.container import ContainerEndpoint
 endpoint = ContainerEndpoint(sys.argv[1], environment={}, timeout_s=10, memory_mb=256, watchdog=sys.argv[2] == "1")
 print(json.dumps({"id": endpoint.container_id}), flush=True)
 time.sleep(600)

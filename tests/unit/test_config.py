@@ -281,3 +281,26 @@ def test_integers_still_come_as_text_from_the_environment(tmp_path: Path) -> Non
     assert config.memory_mb == 2048 and config.api.throttle.rate == 5.0
     message = config_error(tmp_path, environ={"ONNX_LAMBDA_MEMORY": "true"})
     assert message.startswith("environment variable ONNX_LAMBDA_MEMORY: memory_mb:") and "'true'" in message
+
+
+def test_monitoring_section(tmp_path: Path) -> None:
+    """[monitoring]: the drift alarm's threshold and the handler's window, defaults < file < env < CLI."""
+    assert DeployConfig().monitoring.psi_threshold == 0.2 and DeployConfig().monitoring.drift is True
+    write(tmp_path, "deployer.toml", "[monitoring]\npsi_threshold = 0.3\nevery_n = 500\n")
+    config = load_config(tmp_path, environ={"ONNX_LAMBDA_PSI_THRESHOLD": "0.25"})
+    assert (config.monitoring.psi_threshold, config.monitoring.every_n) == (0.25, 500)
+    config = load_config(tmp_path, {"monitoring.psi_threshold": 0.5}, environ={"ONNX_LAMBDA_DRIFT": "false"})
+    assert (config.monitoring.psi_threshold, config.monitoring.drift) == (0.5, False)
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("[monitoring]\npsi_treshold = 0.2", "deployer.toml: monitoring.psi_treshold: unknown key (did you mean psi_threshold?); "
+                                         "e.g. monitoring.psi_threshold = 0.2"),
+    ("[monitoring]\npsi_threshold = 0", "monitoring.psi_threshold: must be greater than 0"),
+    ("[monitoring]\npsi_threshold = true", "monitoring.psi_threshold: expected a number, got a boolean (true)"),
+    ("[monitoring]\nevery_n = 0", "monitoring.every_n: must be greater than or equal to 1"),
+    ("[deployment.alarms]\npsi_threshold = 0.2", "deployment.alarms.psi_threshold: unknown key"),
+])
+def test_monitoring_errors(tmp_path: Path, text: str, words: str) -> None:
+    write(tmp_path, "deployer.toml", text)
+    assert words in config_error(tmp_path)

@@ -301,7 +301,9 @@ class LocalCloud:
             error = status != 200 or _function_error(answer)
             return status, answer
         except LocalRuntimeError as exc:
-            if type(exc).__name__ == "Throttled":
+            from deployer.local import Throttled
+
+            if isinstance(exc, Throttled):
                 self.metrics.invocation(route.function, route.alias, version, error=False, duration_ms=0, throttled=True)
                 error = False
                 started = -1.0
@@ -338,6 +340,10 @@ class LocalCloud:
         def sink(line: str) -> None:
             if self.telemetry is not None:
                 self.telemetry.line(function, stream, line)
+            with self._lock:  # each stage serving this function counts its EMF lines for GET /metrics
+                gateways = [self._gateways[k] for k, r in self._routes.items() if r.function == function and k in self._gateways]
+            for gateway in gateways:
+                gateway.observe_output(line)
             if not self.metrics.record_emf(line):  # EMF lines become metrics, as CloudWatch Logs makes them
                 self.output(prefix + line)
 

@@ -10,7 +10,7 @@ emulator's ECR → its config and layer blobs (content-addressed, digests checke
                       (deployer.local.LocalEndpoint), with MODEL_PATH and the code root inside it
     container image   loaded into Docker once (the image id is its config digest, so an image
                       pushed from this machine's Docker is found there already) and run as Lambda
-                      would (deployer.deploy.container.ContainerEndpoint)
+                      would (deployer.local.container.ContainerEndpoint)
 
 A runtime lives until its version stops receiving traffic (the daemon closes it), and is started
 again on demand, as Lambda does with execution environments. The version's own configuration
@@ -225,8 +225,8 @@ def start_runtime(spec: VersionSpec, pulled: PulledImage, images: ImageStore, ou
         endpoint = LocalEndpoint(pulled.rootfs / MODEL_ROOT, code_root=pulled.rootfs / CODE_ROOT, env=env,
                                  timeout_s=spec.timeout_s, memory_mb=spec.memory_mb, output=output,
                                  concurrency=spec.concurrency or UNRESERVED_CONCURRENCY)  # fmt: skip
-        return endpoint, endpoint._pool.invoke  # noqa: SLF001 - the pool behind its gateway: the event is built already
-    from deployer.deploy.container import ContainerEndpoint
+        return endpoint, endpoint.invoke  # the event is built already: the environments, not their gateway
+    from deployer.local.container import ContainerEndpoint
 
     if docker_client is None:
         import docker
@@ -237,4 +237,4 @@ def start_runtime(spec: VersionSpec, pulled: PulledImage, images: ImageStore, ou
     tag = images.docker_tag(pulled, client, spec.repository)
     container = ContainerEndpoint(tag, environment=env, timeout_s=spec.timeout_s, memory_mb=spec.memory_mb,
                                   output=output, client=client)  # fmt: skip
-    return container, container._invoke  # noqa: SLF001
+    return container, container.invoke

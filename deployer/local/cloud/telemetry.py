@@ -47,7 +47,7 @@ class Telemetry:
         entry: dict[str, Any] = {
             "MetricName": name, "Value": value,
             "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
-            "Timestamp": datetime.fromtimestamp(at, tz=timezone.utc),
+            "Timestamp": datetime.fromtimestamp(at, tz=timezone.utc).replace(tzinfo=None),  # moto keeps naive UTC
         }  # fmt: skip
         if unit:
             entry["Unit"] = unit

@@ -147,7 +147,7 @@ def test_stages_layers_and_summary(model_dir: Path, tmp_path: Path) -> None:
     docker = FakeDocker()
     messages: list[str] = []
     result = run_build(model_dir, tmp_path, docker, progress=messages.append)
-    assert result.image == "iris:2941c4c605f2"  # deployer.template.local_image_tag: the ImageUri default
+    assert result.image == "iris:684fa80f73a6"  # deployer.template.local_image_tag: the ImageUri default
     assert [layer.role for layer in result.layers] == ["base", "base", "dependencies", "model", "code"]
     assert [layer.size_bytes for layer in result.layers] == [90, 10, 700, 7, 70]
     assert result.layers[1].holds.startswith(f"base image {BASE}: RUN set -eu; python3 -m venv")
@@ -170,7 +170,7 @@ def test_stages_layers_and_summary(model_dir: Path, tmp_path: Path) -> None:
     assert {"image", "layers", "layer_details", "size_bytes", "requirements", "seconds", "notes"} <= set(summary)
     assert json.loads((tmp_path / "ctx" / "build.json").read_text())["image"] == result.image
     assert result.sam_metadata(tmp_path) == {
-        "DockerContext": "ctx", "Dockerfile": "Dockerfile", "DockerTag": "2941c4c605f2", "DockerImage": "iris",
+        "DockerContext": "ctx", "Dockerfile": "Dockerfile", "DockerTag": "684fa80f73a6", "DockerImage": "iris",
     }  # fmt: skip
 
 
@@ -192,7 +192,7 @@ def test_config_supplies_base_digest_architecture_and_repository(model_dir: Path
     docker = FakeDocker(base_ref=f"{ref}@{digest}", labels={})
     config = DeployConfig(image=ImageConfig(base=ref, digest=digest, repository="team/iris"))
     result = build(model_dir, config=config, out_dir=tmp_path / "ctx", docker=docker, pip=FakePip(), cache_dir=tmp_path / "c")
-    assert result.image == "team/iris:2941c4c605f2"
+    assert result.image == "team/iris:684fa80f73a6"
     assert result.base_image == f"{ref}@{digest}"
     assert docker.builds[0]["dockerfile"].splitlines()[3] == f"FROM {ref}@{digest}"
     assert result.python == "3.13"  # no label: python3 -V in the image (the fake answers 3.13)

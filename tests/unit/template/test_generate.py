@@ -45,6 +45,10 @@ def test_iris_function(iris: Case) -> None:
         "POWERTOOLS_SERVICE_NAME": "iris",
         "POWERTOOLS_METRICS_NAMESPACE": "OnnxLambda",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "DRIFT_EVERY_N": "1000",
+        "DRIFT_EVERY_S": "60",
+        "DRIFT_MIN_ROWS": "200",
+        "DRIFT_MAX_FEATURES": "100",
     }
     assert "ProvisionedConcurrencyConfig" not in fn and "ReservedConcurrentExecutions" not in fn
     assert fn["AutoPublishAlias"] == "live"
@@ -163,13 +167,16 @@ def test_the_handler_still_emits_what_alarms_and_dashboard_read() -> None:
 def test_dashboard_shows_the_handler_and_lambda_metrics(case: Case) -> None:
     body_sub = case.resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     variables = set(re.findall(r"\$\{([^}]*)\}", body_sub))
-    assert variables <= {"AWS::Region", "AWS::StackName"}
+    literal = {v for v in variables if v.startswith("!PROP(")}  # dynamic labels, escaped for Fn::Sub
+    assert variables - literal <= {"AWS::Region", "AWS::StackName"}
     body = json.loads(body_sub)
     text = json.dumps(body)
-    for metric in ("RequestMs", "InferenceMs", "ColdStart", "ModelLoadMs", "BatchSize", "PayloadBytes",
-                   "Invocations", "Throttles", "ConcurrentExecutions", "Errors"):
+    for metric in ("RequestMs", "InferenceMs", "ColdStart", "ModelLoadMs", "BatchSize", "PayloadBytes", "Errors",
+                   "DriftPSI", "DriftPSIMax", "PredictionClassShare"):
+        assert f'MetricName=\\"{metric}\\"' in text, metric
+    for metric in ("Invocations", "Throttles", "ConcurrentExecutions"):
         assert f'"{metric}"' in text, metric
-    assert '"p50"' in text and '"p99"' in text
+    assert "'p50'" in text and "'p99'" in text  # percentiles of SEARCH expressions
     assert "SEARCH(" in text and "kind" in text
     for widget in body["widgets"]:
         assert widget["x"] + widget["width"] <= 24
@@ -213,14 +220,18 @@ def test_handler_series_uses_the_manifest_name_and_the_configured_service() -> N
         dims = {d["Name"]: d["Value"] for d in metric["MetricStat"]["Metric"]["Dimensions"]}
         assert (dims["model"], dims["service"]) == ("iris", "flowers")
     body = resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    assert f'"model","iris","version","{iris_manifest()["version"]}","service","flowers"' in body
+    assert 'model=\\"iris\\" service=\\"flowers\\"' in body
+    assert resources["DriftAlarm"]["Properties"]["Dimensions"] == [
+        {"Name": "model", "Value": "iris"}, {"Name": "version", "Value": iris_manifest()["version"]},
+        {"Name": "service", "Value": "flowers"}]
 
 
 def test_names_cannot_inject_into_the_dashboards_fn_sub() -> None:
     manifest = iris_manifest()
     manifest["name"] = "x${AWS::AccountId}"
     body = generate(manifest, DeployConfig())["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    assert set(re.findall(r"\$\{([^}]*)\}", body)) == {"AWS::Region", "AWS::StackName", "!AWS::AccountId"}
+    variables = {v for v in re.findall(r"\$\{([^}]*)\}", body) if not v.startswith("!PROP(")}  # dynamic labels
+    assert variables == {"AWS::Region", "AWS::StackName", "!AWS::AccountId"}
 
 
 def test_build_metadata_goes_on_the_function() -> None:

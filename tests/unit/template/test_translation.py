@@ -46,7 +46,8 @@ def test_translation_holds_the_deployment(case: Case) -> None:
     assert "DEPLOYMENT_STOP_ON_ALARM" in group["AutoRollbackConfiguration"]["Events"]
     assert group["DeploymentConfigName"]["Fn::Sub"][1] == {"ConfigName": case.config.deployment.type}
     assert group["ServiceRoleArn"] == {"Fn::GetAtt": ["DeploymentRole", "Arn"]}
-    assert set(case.translated("AWS::CloudWatch::Alarm")) == {"ErrorRateAlarm", "LatencyAlarm"}
+    # the drift alarm is the template's too, but not the deployment's (alarms.py)
+    assert set(case.translated("AWS::CloudWatch::Alarm")) == {"ErrorRateAlarm", "LatencyAlarm", "DriftAlarm"}
     assert case.one("AWS::CloudWatch::Dashboard")
     assert case.one("AWS::ApiGateway::RestApi")
     assert case.one("AWS::ApiGateway::Stage")["Properties"]["StageName"] == "live"
@@ -56,7 +57,11 @@ def test_translation_holds_the_deployment(case: Case) -> None:
 
 def test_alarms_point_at_the_version_this_deploy_publishes(case: Case) -> None:
     (version_id,) = case.translated("AWS::Lambda::Version")
-    for alarm in case.translated("AWS::CloudWatch::Alarm").values():
+    group = case.one("AWS::CodeDeploy::DeploymentGroup")["Properties"]
+    watched = {a["Name"]["Ref"] for a in group["AlarmConfiguration"]["Alarms"]}
+    alarms = case.translated("AWS::CloudWatch::Alarm")
+    assert watched == {"ErrorRateAlarm", "LatencyAlarm"}
+    for alarm in (alarms[name] for name in watched):
         props = alarm["Properties"]
         dimension_sets = [props["Dimensions"]] if "Dimensions" in props else [
             m["MetricStat"]["Metric"]["Dimensions"] for m in props["Metrics"]

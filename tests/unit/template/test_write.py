@@ -46,7 +46,7 @@ def test_write_template_for_a_new_model(outputs: dict[str, tuple[Path, TemplateR
     assert (summary["stack_name"], summary["region"]) == ("onnx-churn-v2-small", "eu-west-1")
     assert summary["errors"] == 0 and summary["findings"] == []
     assert any("29 s" in warning for warning in summary["warnings"])  # timeout_s = 60
-    assert summary["resources"] == len(report.resources) == 10  # with the golden-set hook and its role
+    assert summary["resources"] == len(report.resources) == 11  # with the golden-set hook, its role, the drift alarm
     types = summary["translated_types"]
     for kind in ("AWS::Lambda::Function", "AWS::Lambda::Alias", "AWS::CodeDeploy::DeploymentGroup",
                  "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::ApiGateway::RestApi",
