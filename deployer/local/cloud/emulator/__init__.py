@@ -10,6 +10,7 @@ journal on start. One module per resource kind or concern:
     apigateway.py        AWS::ApiGateway::RestApi with its OpenAPI Body imported; AWS::ApiGateway::Stage
     codedeploy.py        AWS::CodeDeploy::Application and ::DeploymentGroup (stored; ids from moto's generator)
     cloudwatch_alarm.py  AWS::CloudWatch::Alarm (single-metric alarms stored whole)
+    cloudwatch_metrics.py  GetMetricData with percentile statistics (p50, p99.9), which moto answers with a 500
     changesets.py        change sets in dependency order, with events, rollback and outputs; ordered DeleteStack
     ecr_blobs.py         pushed layer bytes kept content-addressed; manifests read back by tag or digest
     mutations.py         which requests mutate (and are journaled), which headers a replay needs
@@ -31,6 +32,7 @@ these and running tests/unit/cloud and tests/functional/cloud before moving the 
     codedeploy.py        CodeDeployBackend.create_application/create_deployment_group signatures,
                          `applications`, `deployment_groups`; the module-level `uuid` its models draw from
     cloudwatch_alarm.py  CloudWatchBackend.put_metric_alarm keyword names, delete_alarms, Alarm.alarm_arn
+    cloudwatch_metrics.py  Statistics.get_statistics_for_type and metric_single_values_list
     changesets.py        CloudFormationBackend.execute_change_set/delete_stack (replaced), `stacks`,
                          `change_sets`, `deleted_stacks`, `exports`; Stack.resource_map's private
                          `_template`, `_resource_json_map`, `_parsed_resources`, `_delete_resource`,
@@ -91,6 +93,7 @@ def install() -> None:
             apigateway,
             changesets,
             cloudwatch_alarm,
+            cloudwatch_metrics,
             codedeploy,
             ecr_blobs,
             lambda_alias,
@@ -114,6 +117,7 @@ def install() -> None:
             model_map[model.cloudformation_type()] = model  # type: ignore[attr-defined]
             name_types[model.cloudformation_type()] = model.cloudformation_name_type()  # type: ignore[attr-defined]
         lambda_version.patch()
+        cloudwatch_metrics.patch()
         codedeploy.patch()
         changesets.patch()
         ecr_blobs.patch()
