@@ -172,6 +172,9 @@ def test_push_requests_then_metrics_plot_tensorboard_logs_and_prometheus(cloud_p
     assert version["version"] == "1" and version["model_version"] == json.loads(answer)["model_version"]
     assert version["invocations"] == SENT + 1 and version["errors"] == 0
     assert version["cold_starts"] == 1 and version["requests"] >= SENT + 1
+    latency = version["duration_ms"]  # percentiles: the local CloudWatch computes them (emulator/cloudwatch_metrics.py)
+    assert latency["p50"] is not None and latency["p50"] <= latency["p95"] <= latency["p99"], latency
+    assert not any("could not compute percentiles" in note for note in doc.get("notes", []))
 
     plot, board = tmp_path / "out" / "metrics.png", tmp_path / "out" / "tb"
     plot.parent.mkdir()
