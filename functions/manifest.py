@@ -28,7 +28,15 @@ Shape (schema_version 1)::
       "optimization": {"level": "extended", "original": {"size_bytes", "session_ms"},
                        "optimized": {...}, "quantization": {...} | null} | null,
       "baseline": {"x": {"per": "feature" | "channel" | "tensor", "rows", "source",
-                         "mean": [...], "std": [...], "min": [...], "max": [...]}} | null,
+                         "mean": [...], "std": [...], "min": [...], "max": [...],
+                         # drift bins, from a user's sample, [N, F] and [N] inputs only (optional):
+                         "features": ["x[0]", ...], "edges": [[9 inner edges], ...],
+                         "shares": [[10 shares], ...]}} | null,
+      "predictions": {"label": {"kind": "classes" | "argmax", "rows", "source": "sample",
+                                "classes": [0, 1, 2], "names": ["setosa", ...], "shares": [...]},
+                      "y": {"kind": "values", "rows", "source", "mean", "std", "min", "max",
+                            "p10", "p50", "p90", "edges": [...], "shares": [...]}} | null,
+                                            # optional: the original's predictions on the sample
       "sample": {"rows": 3, "inputs": {"x": [[...]]}, "outputs": {"label": [...]}} | null,
                                             # null when one row holds more than 4096 values
       "notes": ["..."]
@@ -100,6 +108,7 @@ class Manifest(TypedDict, total=False):
     parity: dict[str, Any] | None
     optimization: dict[str, Any] | None
     baseline: dict[str, Any] | None
+    predictions: dict[str, Any] | None  # optional (drift: functions/drift.py)
     sample: dict[str, Any] | None
     notes: list[str]
 

@@ -43,7 +43,8 @@ from deployer.model.safety import (
     refuse_untrusted_pickle,
 )
 from deployer.model.samples import (
-    RawSample, baseline, fit_sample, generate, manifest_sample, read_sample, sample_rows, unsendable,
+    RawSample, baseline, fit_sample, generate, manifest_sample, prediction_baseline, read_sample, sample_rows,
+    unsendable,
 )
 from deployer.model.signature import TensorSpec, spec_from_dict
 from deployer.model.source import Converted, SourceOptions
@@ -379,7 +380,12 @@ class _Pipeline:
                 self.notes.append(why)
             else:
                 small = manifest_sample(head, answers)
-        return self._manifest(name, info, inputs, outputs, parity, baseline(feeds, kind), small, {
+        predictions = None
+        if kind == "sample":  # the original's predictions on the user's rows; the final model's where it has none
+            predictions = prediction_baseline(outputs, {**got, **expected}, c.labels, tuple(c.scores_for.values()))
+        else:
+            self.notes.append("no drift baseline: drift monitoring needs the training rows (pass --sample)")
+        return self._manifest(name, info, inputs, outputs, parity, baseline(feeds, kind), predictions, small, {
             "level": opt.OPTIMIZATION_LEVEL,
             "original": {"size_bytes": opt.files_size(cand_files), "session_ms": round(timing["session_ms"][0], 3)},
             "optimized": {"size_bytes": final_size, "session_ms": round(timing["session_ms"][1], 3)},
@@ -422,8 +428,8 @@ class _Pipeline:
         }
 
     def _manifest(self, name: str, info: dict[str, Any], inputs: list[TensorSpec], outputs: list[TensorSpec],
-                  parity: dict[str, Any], stats: dict[str, Any], small: dict[str, Any] | None,
-                  optimization: dict[str, Any]) -> dict[str, Any]:
+                  parity: dict[str, Any], stats: dict[str, Any], predictions: dict[str, Any] | None,
+                  small: dict[str, Any] | None, optimization: dict[str, Any]) -> dict[str, Any]:
         folder = self.workdir / "final"
         model_path = folder / MODEL_FILE
         final_proto = read_proto(model_path)
@@ -452,6 +458,7 @@ class _Pipeline:
             "labels": c.labels,
             "parity": parity,
             "baseline": stats,
+            "predictions": predictions,
             "sample": small,
             "source": {"framework": c.framework, "file": c.source if Path(c.source).exists() else None,
                        "converter": c.producer, "reference": c.reference_name},

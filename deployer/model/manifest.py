@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from functions.manifest import DATATYPES, SCHEMA_VERSION, ManifestError, validate_manifest
 from deployer.model.errors import ModelError
@@ -77,6 +77,56 @@ class Stats(_Strict):
     std: list[float]
     min: list[float]
     max: list[float]
+    # Drift bins (functions/drift.py), from a user's sample, per feature of an [N, F] or [N] input.
+    features: list[str] | None = None
+    edges: list[list[float]] | None = None
+    shares: list[list[float]] | None = None
+
+    @model_validator(mode="after")
+    def _bins_match(self) -> Stats:
+        given = [self.features is not None, self.edges is not None, self.shares is not None]
+        if any(given) and not all(given):
+            raise ValueError("features, edges and shares go together")
+        if self.features is not None and self.edges is not None and self.shares is not None:
+            if not len(self.features) == len(self.edges) == len(self.shares) == len(self.min):
+                raise ValueError("one name, edge list and share list per feature")
+            for edges, shares in zip(self.edges, self.shares):
+                _check_bins(edges, shares)
+        return self
+
+
+def _check_bins(edges: list[float], shares: list[float]) -> None:
+    if len(shares) != len(edges) + 1 or any(b < a for a, b in zip(edges, edges[1:])):
+        raise ValueError("bins need sorted inner edges and one share more than edges")
+
+
+class Prediction(_Strict):
+    """The original model's predictions on the sample, for prediction shift (functions/drift.py)."""
+
+    kind: Literal["classes", "argmax", "values"]
+    rows: int = Field(ge=1)
+    source: Literal["sample"]
+    shares: list[float]
+    classes: list[Any] | None = None
+    names: list[str] | None = None
+    edges: list[float] | None = None
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    p10: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Prediction:
+        if self.kind == "values":
+            if self.edges is None or self.mean is None or self.p50 is None or self.p90 is None:
+                raise ValueError("a numeric output's baseline has edges, mean, p50 and p90")
+            _check_bins(self.edges, self.shares)
+        elif self.classes is None or self.names is None or not len(self.classes) == len(self.names) == len(self.shares):
+            raise ValueError("a categorical output's baseline has one name and share per class")
+        return self
 
 
 class Sample(_Strict):
@@ -123,6 +173,7 @@ class ConvertedManifest(_Strict):
     labels: list[Any] | None
     parity: Parity
     baseline: dict[str, Stats]
+    predictions: dict[str, Prediction] | None = None  # added in schema_version 1; absent in older manifests
     sample: Sample | None
     source: Source
     optimization: Optimization

@@ -8,6 +8,15 @@ that loses nothing, and checked against the fixed dimensions.
 
 Also here: the baseline statistics of the inputs (for drift detection) and the small sample
 with expected outputs that the manifest carries for the smoke test after deploy.
+
+The drift baseline (read by functions/drift.py, which documents the statistics): from the user's
+sample only (rows generated from the signature describe no real traffic), per feature of each
+numeric [N, F] or [N] input, the inner edges of DRIFT_BINS quantile bins and the sample's share in
+each bin, binned by the handler's own `functions.drift.bin_counts`; and, per output, the original
+model's predictions on the sample: class shares, or mean / quantiles / bins of a numeric output.
+Edges and statistics are rounded to 7 significant digits and the shares computed on the rounded
+edges, so the handler's bins are exactly these; everything is a pure function of the sample and
+the predictions (no randomness, no set or hash order): same model + sample, same bytes.
 """
 
 from __future__ import annotations
@@ -22,10 +31,12 @@ import numpy as np
 
 from deployer.errors import ConfigError, ModelError
 from deployer.model.signature import TensorSpec
+from functions.drift import bin_counts
+from functions.series import DRIFT_BINS, DRIFT_MAX_CLASSES
 
 __all__ = [
-    "RawSample", "read_sample", "fit_sample", "generate", "baseline", "sample_rows", "manifest_sample",
-    "GENERATED_ROWS", "DYNAMIC_DIM", "MAX_GENERATED_VALUES", "unsendable",
+    "RawSample", "read_sample", "fit_sample", "generate", "baseline", "prediction_baseline", "sample_rows",
+    "manifest_sample", "GENERATED_ROWS", "DYNAMIC_DIM", "MAX_GENERATED_VALUES", "unsendable",
 ]
 
 RawSample = dict[str, np.ndarray]  # keys: input names, or "#0", "#1", ... when unnamed
@@ -211,8 +222,9 @@ def _stat(values: np.ndarray) -> list[float]:
     return [float(f"{v:.7g}") for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
-def baseline(inputs: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
-    """Per input: mean, std, min, max per feature (or per channel / whole tensor when wide)."""
+def baseline(inputs: Mapping[str, np.ndarray], source: str, bins: int = DRIFT_BINS) -> dict[str, Any]:
+    """Per input: mean, std, min, max per feature (or per channel / whole tensor when wide); and,
+    from a user's sample, the drift bins of each feature of a [N, F] or [N] input."""
     out: dict[str, Any] = {}
     for name, arr in inputs.items():
         if arr.dtype.kind not in "biuf" or arr.ndim == 0 or len(arr) == 0:
@@ -230,7 +242,100 @@ def baseline(inputs: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
             "mean": _stat(flat.mean(axis=0)), "std": _stat(flat.std(axis=0)),
             "min": _stat(flat.min(axis=0)), "max": _stat(flat.max(axis=0)),
         }
+        if source == "sample" and axis == "feature" and arr.ndim <= 2 and np.isfinite(flat).all():
+            names = [f"{name}[{i}]" for i in range(flat.shape[1])] if arr.ndim == 2 else [str(name)]
+            edges, shares = _bins(flat, bins)
+            out[name].update(features=names, edges=edges, shares=shares)
     return out
+
+
+def _bins(flat: np.ndarray, bins: int) -> tuple[list[list[float]], list[list[float]]]:
+    """Quantile edges [F, bins-1] of rows [n, F], rounded, and each bin's share of the rows."""
+    edges = np.quantile(flat, np.arange(1, bins) / bins, axis=0).T.reshape(flat.shape[1], bins - 1)
+    rounded = np.array([_stat(row) for row in edges], dtype=np.float64).reshape(edges.shape)
+    rounded = np.maximum.accumulate(rounded, axis=1)  # rounding keeps the order; this makes it certain
+    shares = bin_counts(flat, rounded) / len(flat)
+    return rounded.tolist(), [_stat(row) for row in shares]
+
+
+def prediction_baseline(outputs: Sequence[TensorSpec], predictions: Mapping[str, np.ndarray],
+                        labels: Sequence[Any] | None, scores: Sequence[str] = (), bins: int = DRIFT_BINS) -> dict[str, Any]:
+    """Per output, what the original model predicted on the sample (functions/drift.py reads it):
+    - a label output (integers, booleans or strings, one per row, at most DRIFT_MAX_CLASSES distinct):
+      `kind` "classes", the class values, their `names` (the labels when they name them) and shares;
+    - the scores [N, K] of a model without a label output, when K labels name the columns: "argmax",
+      the share of rows whose largest score is each column's;
+    - a numeric output with one value per row: "values", mean, std, min, max, p10/p50/p90, bins.
+    Score outputs of a label output (`scores`) and other shapes are left out."""
+    out: dict[str, Any] = {}
+    for spec in outputs:
+        if spec.name not in predictions:
+            continue
+        arr = np.asarray(predictions[spec.name])
+        if arr.ndim == 0 or not len(arr):
+            continue
+        rows = int(len(arr))
+        if arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1):
+            entry = _classes(arr.reshape(-1), labels) if arr.dtype.kind in "biuUSO" else None
+            if entry is None and arr.dtype.kind in "iuf":
+                entry = _values(arr.reshape(-1).astype(np.float64), bins)
+        elif arr.ndim == 2 and arr.dtype.kind == "f" and spec.name not in scores and labels and len(labels) == arr.shape[1]:
+            names = _names(labels)
+            entry = None if names is None else {
+                "kind": "argmax", "classes": list(range(arr.shape[1])), "names": names,
+                "shares": _stat(np.bincount(arr.argmax(axis=1), minlength=arr.shape[1]) / rows),
+            }
+        else:
+            entry = None
+        if entry is not None:
+            out[spec.name] = {"kind": entry.pop("kind"), "rows": rows, "source": "sample", **entry}
+    return out
+
+
+def _names(values: Sequence[Any]) -> list[str] | None:
+    """Class names as dimension values: non-empty and distinct, or None."""
+    names = [str(v) for v in values]
+    return names if all(names) and len(set(names)) == len(names) else None
+
+
+def _classes(values: np.ndarray, labels: Sequence[Any] | None) -> dict[str, Any] | None:
+    if values.dtype.kind == "O":
+        if not all(isinstance(v, str) for v in values.tolist()):
+            return None
+        values = values.astype(np.str_)
+    distinct = np.unique(values)
+    if len(distinct) > DRIFT_MAX_CLASSES:
+        return None
+    seen = distinct.tolist()
+    if labels and values.dtype.kind in "iu" and len(labels) <= DRIFT_MAX_CLASSES and all(0 <= v < len(labels) for v in seen):
+        classes: list[Any] = list(range(len(labels)))
+        names = _names(labels)
+    elif labels and len(labels) <= DRIFT_MAX_CLASSES and all(any(v == label and type(v) is type(label) for label in labels)
+                                                            for v in seen):
+        classes, names = list(labels), _names(labels)
+    else:
+        classes, names = seen, _names(seen)
+    if names is None:
+        return None
+    index = {v: i for i, v in enumerate(classes)}
+    counts = np.zeros(len(classes), dtype=np.int64)
+    for value, count in zip(*np.unique(values, return_counts=True)):
+        counts[index[value.item() if hasattr(value, "item") else value]] += count
+    return {"kind": "classes", "classes": classes, "names": names, "shares": _stat(counts / len(values))}
+
+
+def _values(values: np.ndarray, bins: int) -> dict[str, Any] | None:
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return None
+    edges, shares = _bins(finite.reshape(-1, 1), bins)
+    p10, p50, p90 = np.percentile(finite, [10, 50, 90])
+    return {
+        "kind": "values", "mean": _stat(finite.mean())[0], "std": _stat(finite.std())[0],
+        "min": _stat(finite.min())[0], "max": _stat(finite.max())[0],
+        "p10": _stat(p10)[0], "p50": _stat(p50)[0], "p90": _stat(p90)[0],
+        "edges": edges[0], "shares": shares[0],
+    }
 
 
 def sample_rows(inputs: Mapping[str, np.ndarray], batch: int | None) -> tuple[int, str | None]:
