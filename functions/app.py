@@ -22,7 +22,9 @@ an opaque Runtime.ImportModuleError): the reason is kept and every request that 
 gets a 503 with it, while `/v2/health/live` still answers.
 
 Per request: event → Request (functions/http.py) → route → protocol (kserve / tfserving) →
-session.run → proxy response, then one EMF line (functions/metrics.py). Payloads are never logged.
+session.run → proxy response, then one EMF line (functions/metrics.py), then the drift monitor
+keeps the request's feeds and outputs (functions/drift.py: references, one request in a stride;
+the statistics every N requests or T seconds, ~1 us per request in all). Payloads are never logged.
 
 Hardening (issue 9), each a 4xx/5xx JSON answer instead of a function error:
 - deadline: `context.get_remaining_time_in_millis()` less `margin_ms` (DEADLINE_MARGIN_MS,
@@ -56,6 +58,7 @@ from typing import Any, Callable
 from aws_lambda_powertools.logging import Logger
 
 from functions import kserve, openapi, tfserving
+from functions.drift import Drift
 from functions.errors import GatewayTimeout, HTTPError, MethodNotAllowed, ModelUnavailable, NotFound
 from functions.http import Request, Response, error_response, json_response, parse_event
 from functions.inference import Timing
@@ -113,6 +116,9 @@ class Service:
         name = self.model.name if self.model else "unavailable"
         version = self.model.version if self.model else "none"
         self.metrics = RequestMetrics(NAMESPACE, SERVICE, name, version)
+        # Input drift and prediction shift against the manifest's baseline (functions/drift.py);
+        # None when the manifest has none or DRIFT_EVERY_N=0.
+        self.drift = Drift.for_model(self.model, self.metrics.documents, warn=_warn) if self.model else None
         self._openapi: dict[str, Any] | None = None
         self._debug = logger.isEnabledFor(logging.DEBUG)
         self._static: dict[str, tuple[str, Route]] = {
@@ -271,6 +277,13 @@ class Service:
         self.metrics.emit(values)
         if error is not None:
             self.metrics.error_kind(error.kind)
+        drift = self.drift
+        if drift is not None and timing.results is not None and drift.enabled:
+            drift.observe(timing.feeds, timing.names, timing.results)  # type: ignore[arg-type]
+
+
+def _warn(message: str, extra: dict[str, Any]) -> None:
+    logger.warning(message, extra=extra)
 
 
 def _split(parts: list[str]) -> tuple[str, list[str], str | None]:

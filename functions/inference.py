@@ -42,15 +42,19 @@ _DTYPE_TO_DATATYPE = {
 
 
 class Timing:
-    """Per-request timings the handler reports as metrics, and the request's deadline."""
+    """Per-request timings the handler reports as metrics, the request's deadline, and what the
+    model saw and answered (for the drift monitor, functions/drift.py: references, no copies)."""
 
-    __slots__ = ("inference_ms", "batch", "deadline", "margin_ms")
+    __slots__ = ("inference_ms", "batch", "deadline", "margin_ms", "feeds", "names", "results")
 
     def __init__(self, deadline: float | None = None, margin_ms: float = 0.0) -> None:
         self.inference_ms: float | None = None
         self.batch: int | None = None
         self.deadline = deadline  # time.monotonic() by which the work must stop; None: no deadline
         self.margin_ms = margin_ms  # what the deadline keeps back from Lambda's, for the messages
+        self.feeds: dict[str, np.ndarray] | None = None  # set by a successful `run`
+        self.names: list[str] | None = None  # the outputs asked for; None: all, in the model's order
+        self.results: list[Any] | None = None
 
 
 class Watchdog:
@@ -171,6 +175,7 @@ def run(model: Model, feeds: dict[str, np.ndarray], names: list[str] | None, tim
         if options is not None:
             WATCHDOG.disarm()
         timing.inference_ms = (time.perf_counter() - started) * 1000.0
+    timing.feeds, timing.names, timing.results = feeds, names, result
     return result
 
 
