@@ -6,7 +6,7 @@ Where values come from, lowest to highest precedence (decided in `load_config`, 
 
 The file is `deployer.toml` in the project folder, or the `[tool.deployer]` table of its
 `pyproject.toml` (both at once is an error: which one wins would be a guess). Keys are the
-field names below; sections are TOML tables (`[api]`, `[deployment.alarms]`, `[image]`), and
+field names below; sections are TOML tables (`[api]`, `[deployment.alarms]`, `[monitoring]`, `[image]`), and
 dotted keys (`api.auth = "iam"`) work too. Unknown keys are rejected, in the file, in the
 overrides and in the environment table `ENV_VARS`.
 
@@ -36,6 +36,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from deployer.errors import ConfigError
+from functions.series import DRIFT_EVERY_N, DRIFT_EVERY_S, DRIFT_MAX_FEATURES, DRIFT_MIN_ROWS, DRIFT_SAMPLE_ROWS
 
 __all__ = [
     "ApiConfig",
@@ -46,6 +47,7 @@ __all__ = [
     "ENV_VARS",
     "ImageConfig",
     "LOG_RETENTION_DAYS",
+    "MonitoringConfig",
     "QuotaConfig",
     "ThrottleConfig",
     "API_GATEWAY_TIMEOUT_S",
@@ -100,6 +102,8 @@ ENV_VARS: dict[str, str] = {
     "ONNX_LAMBDA_DEPLOYMENT_TYPE": "deployment.type",
     "ONNX_LAMBDA_ERROR_RATE_PERCENT": "deployment.alarms.error_rate_percent",
     "ONNX_LAMBDA_P99_LATENCY_MS": "deployment.alarms.p99_latency_ms",
+    "ONNX_LAMBDA_DRIFT": "monitoring.drift",
+    "ONNX_LAMBDA_PSI_THRESHOLD": "monitoring.psi_threshold",
     "ONNX_LAMBDA_IMAGE_REPOSITORY": "image.repository",
     "ONNX_LAMBDA_BASE_IMAGE": "image.base",
     "ONNX_LAMBDA_BASE_IMAGE_DIGEST": "image.digest",
@@ -171,6 +175,22 @@ class DeploymentConfig(_Section):
     alarms: AlarmsConfig = AlarmsConfig()
 
 
+class MonitoringConfig(_Section):
+    """Input drift and prediction shift (functions/drift.py) and the drift alarm.
+
+    The alarm is not one of the deployment's: drift is about the inputs, not the new version's
+    fault, so it never rolls a deployment back. The other keys become the function's DRIFT_*
+    environment variables."""
+
+    drift: bool = Field(True, examples=[True])
+    psi_threshold: Number = Field(0.2, gt=0, le=10, examples=[0.2])
+    every_n: Int = Field(DRIFT_EVERY_N, ge=1, le=1_000_000, examples=[DRIFT_EVERY_N])
+    every_s: Int = Field(DRIFT_EVERY_S, ge=1, le=86_400, examples=[DRIFT_EVERY_S])
+    min_rows: Int = Field(DRIFT_MIN_ROWS, ge=1, le=1_000_000, examples=[DRIFT_MIN_ROWS])
+    sample_rows: Int = Field(DRIFT_SAMPLE_ROWS, ge=1, le=1_000_000, examples=[DRIFT_SAMPLE_ROWS])
+    max_features: Int = Field(DRIFT_MAX_FEATURES, ge=1, le=1000, examples=[DRIFT_MAX_FEATURES])
+
+
 class ImageConfig(_Section):
     repository: str | None = Field(None, min_length=2, max_length=256, pattern=_ECR_REPO, examples=["iris"])
     base: str = Field("public.ecr.aws/lambda/python:3.12", pattern=_IMAGE_REF,
@@ -198,6 +218,7 @@ class DeployConfig(_Section):
     max_batch_size: Int = Field(1024, ge=1, le=1_000_000, examples=[64])
     api: ApiConfig = ApiConfig()
     deployment: DeploymentConfig = DeploymentConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     image: ImageConfig = ImageConfig()
 
     @field_validator("log_retention_days")

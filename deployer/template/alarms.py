@@ -35,16 +35,31 @@ Both alarms: 1-minute periods, 2 breaching of the last 3, so an alarm fires 2-3 
 failure: inside the 5 minutes of the shortest canary and the 10 of the fastest linear shift.
 Missing data is not breaching (a canary with no traffic must not roll back). With `AllAtOnce`
 all traffic moves at once and the deployment ends: the alarms get no window (config warns).
+
+The drift alarm is not a deployment alarm: drift is about the inputs the world sends, not the new
+version's fault, so it is left out of the deployment preference (and of CodeDeploy's role) and
+never rolls anything back; it tells someone to look. It watches `DriftPSIMax` of the deployed
+model version (functions/drift.py: the largest per-feature PSI of a window), Maximum over
+5-minute periods, ALARM when one of the last 3 is above `monitoring.psi_threshold`: a window is
+at least DRIFT_MIN_ROWS rows, so one breaching datapoint is a shift, not noise, and the alarm
+stays up 15 minutes after the last one. One metric instead of metric math over every feature's
+DriftPSI: an alarm may combine at most 10 metrics, and a model may have 100 monitored features
+(the dashboard's drift widget shows which feature it is). Made only when the manifest has a drift
+baseline and `monitoring.drift` is on; missing data is not breaching.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from collections.abc import Mapping
+
 from deployer.config import DeployConfig
 from deployer.template.names import (
     ALIAS_RESOURCE,
     DEPLOY_ROLE,
+    DRIFT_ALARM,
+    DRIFT_ALARM_NAME,
     ERROR_RATE_ALARM,
     ERROR_RATE_ALARM_NAME,
     FUNCTION,
@@ -59,8 +74,9 @@ from deployer.template.names import (
     ref,
     sub,
 )
+from functions.series import drift_features
 
-__all__ = ["SERVER_ERROR_KINDS", "alarm_resources", "deployment_preference", "deployment_role"]
+__all__ = ["SERVER_ERROR_KINDS", "alarm_resources", "deployment_preference", "deployment_role", "has_drift"]
 
 # functions/errors.py kinds with a 5xx status: the deployment's fault, not the caller's.
 SERVER_ERROR_KINDS = ("Internal", "ModelFailure", "ModelUnavailable", "GatewayTimeout")  # 10 metrics: the most an alarm may have
@@ -68,6 +84,9 @@ SERVER_ERROR_KINDS = ("Internal", "ModelFailure", "ModelUnavailable", "GatewayTi
 PERIOD_S = 60
 EVALUATION_PERIODS = 3
 DATAPOINTS_TO_ALARM = 2
+DRIFT_PERIOD_S = 300
+DRIFT_EVALUATION_PERIODS = 3
+DRIFT_DATAPOINTS_TO_ALARM = 1
 
 
 def _version_dimensions() -> list[dict[str, Any]]:
@@ -167,11 +186,46 @@ def _latency_alarm(config: DeployConfig) -> dict[str, Any]:
     }
 
 
-def alarm_resources(config: DeployConfig, series: HandlerSeries) -> dict[str, Any]:
+def has_drift(config: DeployConfig, manifest: Mapping[str, Any] | None) -> bool:
+    """Whether the handler will emit DriftPSIMax for this manifest and config."""
+    return bool(manifest) and config.monitoring.drift and bool(
+        drift_features(manifest, config.monitoring.max_features))  # type: ignore[arg-type]
+
+
+def _drift_alarm(config: DeployConfig, series: HandlerSeries) -> dict[str, Any]:
+    threshold = config.monitoring.psi_threshold
     return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmName": sub(DRIFT_ALARM_NAME),
+            "AlarmDescription": (
+                f"Input drift of {config.name} (model version {series.version}): a monitored feature's population "
+                f"stability index above {threshold:g} against the training baseline (DriftPSIMax; the dashboard's "
+                "drift widget names the feature). Not a deployment alarm: it rolls nothing back"
+            ),
+            "Namespace": series.namespace,
+            "MetricName": "DriftPSIMax",
+            "Dimensions": series.dimensions(),
+            "Statistic": "Maximum",
+            "Period": DRIFT_PERIOD_S,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": threshold,
+            "EvaluationPeriods": DRIFT_EVALUATION_PERIODS,
+            "DatapointsToAlarm": DRIFT_DATAPOINTS_TO_ALARM,
+            "TreatMissingData": "notBreaching",
+        },
+    }
+
+
+def alarm_resources(config: DeployConfig, series: HandlerSeries,
+                    manifest: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    resources = {
         ERROR_RATE_ALARM: _error_rate_alarm(config, series),
         LATENCY_ALARM: _latency_alarm(config),
     }
+    if has_drift(config, manifest):
+        resources[DRIFT_ALARM] = _drift_alarm(config, series)
+    return resources
 
 
 def deployment_preference(config: DeployConfig) -> dict[str, Any]:

@@ -1,41 +1,68 @@
 """The CloudWatch dashboard: the handler's EMF metrics beside Lambda's and API Gateway's.
 
-The handler (functions/metrics.py) writes, per request, into `metrics_namespace` with
-dimensions model, version, service: RequestMs, InferenceMs, PayloadBytes, BatchSize, and on a
-cold start ColdStart and ModelLoadMs; on an error, Errors (and Errors with a `kind` dimension
-in its own line). The dashboard shows the deployed model version's series; errors by kind come
-from a SEARCH expression, so kinds added to the handler later show up without a new template.
-
-The body is JSON inside `Fn::Sub` (region, stack name): `json.dumps(sort_keys=True)` keeps it
-byte-for-byte stable, and any other `${` (from a model name, say) is escaped as `${!`.
+What the handler emits is declared in functions/series.py (names, units, dimensions); every
+series it can emit for this manifest is on the dashboard, per version, and nothing else of its
+namespace is (tests/unit/template/test_metrics_contract.py checks both ways):
+- latency percentiles (RequestMs, InferenceMs), errors by kind, cold starts and model load,
+  batch size and payload bytes;
+- with a drift baseline (functions/drift.py): the worst feature's PSI (the drift alarm's metric,
+  with its threshold), PSI and the share out of the training range per feature, and per monitored
+  output the prediction shift: class shares or mean/p50/p90, against the baseline as annotations.
+Handler series come from SEARCH expressions over the model and service, one line per version
+(and per kind, feature or class), labelled with dynamic labels: during a canary the old and the
+new version show side by side, and kinds or features the handler adds later show up without a new
+template. The body is JSON inside `Fn::Sub` (region, stack name): `json.dumps(sort_keys=True)` keeps
+it byte-for-byte stable, and any other `${` (a model name, a dynamic label) is escaped as `${!`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from deployer.config import DeployConfig
+from deployer.template.alarms import has_drift
 from deployer.template.names import (
     ALIAS_RESOURCE,
     DASHBOARD_NAME,
+    DRIFT_ALARM_NAME,
     ERROR_RATE_ALARM_NAME,
     FUNCTION_NAME,
     LATENCY_ALARM_NAME,
     HandlerSeries,
     sub,
 )
+from functions.series import BASE_DIMENSIONS, prediction_series
 
-__all__ = ["dashboard_resource", "dashboard_body"]
+__all__ = ["dashboard_resource", "dashboard_body", "search"]
 
 WIDTH = 12
 HEIGHT = 6
 PERIOD_S = 60
+VERSION = "v${PROP('Dim.version')}"  # a dynamic label: the series' version
 
 
-def _handler(series: HandlerSeries, metric: str, **options: Any) -> list[Any]:
-    dims = [part for d in series.dimensions() for part in (d["Name"], d["Value"])]
-    return [series.namespace, metric, *dims, options]
+def search(series: HandlerSeries, metric: str, stat: str, extra: tuple[str, ...] = ()) -> str:
+    """A SEARCH over the handler's `metric` with exactly the dimensions BASE_DIMENSIONS + `extra`,
+    every version of this model and service."""
+    names = ",".join(sorted((*BASE_DIMENSIONS, *extra)))
+    query = (
+        f"{{{json.dumps(series.namespace)},{names}}} MetricName={json.dumps(metric)} "
+        f"model={json.dumps(series.model)} service={json.dumps(series.service)}"
+    )
+    return f"SEARCH('{query}', '{stat}', {PERIOD_S})"
+
+
+def _lines(series: HandlerSeries, *specs: tuple[Any, ...]) -> list[list[Any]]:
+    """(metric, stat, extra dimensions, label[, y axis]) → the widget's SEARCH entries."""
+    out = []
+    for i, (metric, stat, extra, label, *axis) in enumerate(specs):
+        entry: dict[str, Any] = {"expression": search(series, metric, stat, extra), "id": f"e{i}", "label": label}
+        if axis:
+            entry["yAxis"] = axis[0]
+        out.append([entry])
+    return out
 
 
 def _lambda(metric: str, alias: bool = False, **options: Any) -> list[Any]:
@@ -60,44 +87,84 @@ def _widget(title: str, metrics: list[list[Any]], **extra: Any) -> dict[str, Any
     return {"type": "metric", "properties": properties}
 
 
-def _errors_by_kind(series: HandlerSeries) -> list[list[Any]]:
-    query = (
-        f"{{{json.dumps(series.namespace)},kind,model,service,version}} MetricName=\"Errors\" "
-        f"model={json.dumps(series.model)} version={json.dumps(series.version)} service={json.dumps(series.service)}"
-    )
-    return [[{"expression": f"SEARCH('{query}', 'Sum', {PERIOD_S})", "id": "kinds", "label": ""}]]
+def _handler_widgets(series: HandlerSeries) -> list[dict[str, Any]]:
+    def widget(title: str, *specs: Any, **extra: Any) -> dict[str, Any]:
+        return _widget(title, _lines(series, *specs), **extra)
 
-
-def dashboard_body(config: DeployConfig, series: HandlerSeries) -> dict[str, Any]:
-    handler = [
-        _widget(
-            "Request and inference latency (ms)",
-            [
-                _handler(series, "RequestMs", stat="p50", label="RequestMs p50"),
-                _handler(series, "RequestMs", stat="p99", label="RequestMs p99"),
-                _handler(series, "InferenceMs", stat="p50", label="InferenceMs p50"),
-                _handler(series, "InferenceMs", stat="p99", label="InferenceMs p99"),
-            ],
-        ),
-        _widget(
-            "Cold starts and model load (ms)",
-            [
-                _handler(series, "ColdStart", stat="Sum", label="ColdStart"),
-                _handler(series, "ModelLoadMs", stat="Average", label="ModelLoadMs avg", yAxis="right"),
-                _handler(series, "ModelLoadMs", stat="Maximum", label="ModelLoadMs max", yAxis="right"),
-            ],
-        ),
-        _widget("Handler errors by kind", _errors_by_kind(series), stat="Sum"),
-        _widget(
-            "Batch size and payload bytes",
-            [
-                _handler(series, "BatchSize", stat="Average", label="BatchSize avg"),
-                _handler(series, "BatchSize", stat="Maximum", label="BatchSize max"),
-                _handler(series, "PayloadBytes", stat="Average", label="PayloadBytes avg", yAxis="right"),
-                _handler(series, "PayloadBytes", stat="Maximum", label="PayloadBytes max", yAxis="right"),
-            ],
-        ),
+    return [
+        widget("Request latency per version (ms)",
+               ("RequestMs", "p50", (), f"p50 {VERSION}"), ("RequestMs", "p90", (), f"p90 {VERSION}"),
+               ("RequestMs", "p99", (), f"p99 {VERSION}")),
+        widget("Inference latency per version (ms)",
+               ("InferenceMs", "p50", (), f"p50 {VERSION}"), ("InferenceMs", "p99", (), f"p99 {VERSION}")),
+        widget("Handler errors per version, by kind",
+               ("Errors", "Sum", ("kind",), f"${{PROP('Dim.kind')}} {VERSION}"), ("Errors", "Sum", (), f"all {VERSION}")),
+        widget("Cold starts and model load per version",
+               ("ColdStart", "Sum", (), f"cold starts {VERSION}"),
+               ("ModelLoadMs", "Average", (), f"load ms avg {VERSION}", "right"),
+               ("ModelLoadMs", "Maximum", (), f"load ms max {VERSION}", "right")),
+        widget("Batch size and payload bytes per version",
+               ("BatchSize", "Average", (), f"batch avg {VERSION}"), ("BatchSize", "Maximum", (), f"batch max {VERSION}"),
+               ("PayloadBytes", "Average", (), f"bytes avg {VERSION}", "right"),
+               ("PayloadBytes", "Maximum", (), f"bytes max {VERSION}", "right")),
     ]
+
+
+def _drift_widgets(config: DeployConfig, series: HandlerSeries, manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def widget(title: str, *specs: Any, **extra: Any) -> dict[str, Any]:
+        return _widget(title, _lines(series, *specs), **extra)
+
+    threshold = config.monitoring.psi_threshold
+    alarm = {"label": f"drift alarm: PSI > {threshold:g}", "value": threshold}
+    widgets = []
+    features = has_drift(config, manifest)
+    predictions = prediction_series(manifest)
+    if not features and not predictions:
+        return []
+    if features:
+        widgets += [
+            widget("Input drift: worst feature's PSI per version (the drift alarm's metric)",
+                   ("DriftPSIMax", "Maximum", (), f"worst PSI {VERSION}"),
+                   ("DriftRows", "Sum", (), f"rows in windows {VERSION}", "right"),
+                   annotations={"horizontal": [alarm]}),
+            widget("Input drift: PSI per feature and version",
+                   ("DriftPSI", "Maximum", ("feature",), f"${{PROP('Dim.feature')}} {VERSION}"),
+                   annotations={"horizontal": [alarm, {"label": "moderate: PSI > 0.1", "value": 0.1}]}),
+            widget("Input drift: share of values outside the training range, per feature and version",
+                   ("DriftOutOfRange", "Maximum", ("feature",), f"${{PROP('Dim.feature')}} {VERSION}")),
+        ]
+    else:
+        widgets.append(widget("Drift windows: rows per version", ("DriftRows", "Sum", (), f"rows {VERSION}")))
+    baselines = manifest.get("predictions") or {}
+    for prediction in predictions:
+        base = baselines.get(prediction.output) or {}
+        name = prediction.output
+        if prediction.kind == "values":
+            marks = [{"label": f"baseline {key} {base[key]:.4g}", "value": base[key]}
+                     for key in ("mean", "p50", "p90") if isinstance(base.get(key), (int, float))]
+            widgets.append(widget(
+                f"Prediction shift: output {name} per version (lines: the original's on the training sample)",
+                ("PredictionMean", "Average", ("output",), f"mean {VERSION}"),
+                ("PredictionP50", "Average", ("output",), f"p50 {VERSION}"),
+                ("PredictionP90", "Average", ("output",), f"p90 {VERSION}"),
+                ("PredictionPSI", "Maximum", ("output",), f"PSI {VERSION}", "right"),
+                annotations={"horizontal": marks}))
+        else:
+            shares = base.get("shares") or []
+            marks = [{"label": f"baseline {cls} {share:.2f}", "value": share}
+                     for cls, share in zip(prediction.classes, shares)]
+            widgets.append(widget(
+                f"Prediction shift: class shares of output {name} per version (lines: the original's on the training "
+                "sample)",
+                ("PredictionClassShare", "Average", ("class", "output"), f"${{PROP('Dim.class')}} {VERSION}"),
+                ("PredictionPSI", "Maximum", ("output",), f"PSI {VERSION}", "right"),
+                annotations={"horizontal": marks}))
+    return widgets
+
+
+def dashboard_body(config: DeployConfig, series: HandlerSeries, manifest: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    handler = _handler_widgets(series)
+    drift = _drift_widgets(config, series, manifest or {}) if config.monitoring.drift else []
     concurrency = [_lambda("ConcurrentExecutions", stat="Maximum", label="ConcurrentExecutions")]
     if config.provisioned_concurrency:
         concurrency += [
@@ -131,6 +198,8 @@ def dashboard_body(config: DeployConfig, series: HandlerSeries) -> dict[str, Any
             ],
         ),
     ]
+    drift_note = (f" Input drift alarms on `{DRIFT_ALARM_NAME}` (PSI above {config.monitoring.psi_threshold:g}); "
+                  "it rolls nothing back." if drift and has_drift(config, manifest or {}) else "")
     header = {
         "type": "text",
         "x": 0,
@@ -139,15 +208,16 @@ def dashboard_body(config: DeployConfig, series: HandlerSeries) -> dict[str, Any
         "height": 2,
         "properties": {
             "markdown": (
-                f"# {series.model} (model version {series.version})\n"
+                f"# {series.model} (deployed model version {series.version})\n"
                 f"Handler metrics: namespace `{series.namespace}`, dimensions model, version, service "
-                f"(`{series.service}`). "
+                f"(`{series.service}`), one line per version. "
                 f"Deployments roll back on the alarms `{ERROR_RATE_ALARM_NAME}` and `{LATENCY_ALARM_NAME}`."
+                + drift_note
             )
         },
     }
     widgets: list[dict[str, Any]] = [header]
-    for i, widget in enumerate(handler + platform):
+    for i, widget in enumerate(handler + drift + platform):
         widget.update({"x": (i % 2) * WIDTH, "y": 2 + (i // 2) * HEIGHT, "width": WIDTH, "height": HEIGHT})
         widgets.append(widget)
     return {"widgets": widgets}
@@ -156,8 +226,9 @@ def dashboard_body(config: DeployConfig, series: HandlerSeries) -> dict[str, Any
 _VARIABLES = ("${AWS::Region}", "${AWS::StackName}")
 
 
-def dashboard_resource(config: DeployConfig, series: HandlerSeries) -> dict[str, Any]:
-    body = json.dumps(dashboard_body(config, series), sort_keys=True, separators=(",", ":"))
+def dashboard_resource(config: DeployConfig, series: HandlerSeries,
+                       manifest: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    body = json.dumps(dashboard_body(config, series, manifest), sort_keys=True, separators=(",", ":"))
     # Fn::Sub reads every "${...}": escape them all ("${!" is a literal "${"), then let ours through,
     # so a model name or namespace can never inject a reference.
     body = body.replace("${", "${!")

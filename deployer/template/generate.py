@@ -12,7 +12,8 @@ What is in it, and why it is that way:
   when any property changes, not only the image; otherwise a memory or environment change
   would update `$LATEST` while the alias kept serving the old version.
 - `DeploymentPreference` (alarms.py) with a CodeDeploy role scoped to this function.
-- The REST API (api.py), the log group with retention, the dashboard (dashboard.py).
+- The REST API (api.py), the log group with retention, the dashboard (dashboard.py), and, when
+  the manifest has a drift baseline, the drift alarm (alarms.py; not a deployment alarm).
 - The execution role may only write to its own log group: no `*` action, no `*` resource.
   EMF metrics are log lines, so metrics need no `cloudwatch:PutMetricData` either.
 """
@@ -59,7 +60,8 @@ def local_image_tag(manifest: Mapping[str, Any], config: DeployConfig) -> str:
 
 
 def function_environment(config: DeployConfig) -> dict[str, str]:
-    """The variables the handler reads (functions/app.py, model.py, tensors.py)."""
+    """The variables the handler reads (functions/app.py, model.py, tensors.py, drift.py)."""
+    monitoring = config.monitoring
     return {
         MODEL_PATH_VARIABLE: MODEL_PATH,
         "MODEL_THREADS": str(config.model_threads or 0),  # 0: every CPU the function has
@@ -67,6 +69,11 @@ def function_environment(config: DeployConfig) -> dict[str, str]:
         "POWERTOOLS_SERVICE_NAME": str(config.name),
         "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
         "POWERTOOLS_LOG_LEVEL": config.log_level,
+        "DRIFT_EVERY_N": str(monitoring.every_n if monitoring.drift else 0),  # 0: the monitor is off
+        "DRIFT_EVERY_S": str(monitoring.every_s),
+        "DRIFT_MIN_ROWS": str(monitoring.min_rows),
+        "DRIFT_SAMPLE_ROWS": str(monitoring.sample_rows),
+        "DRIFT_MAX_FEATURES": str(monitoring.max_features),
     }
 
 
@@ -93,10 +100,11 @@ def generate(
         FUNCTION_ROLE: _function_role(),
         LOG_GROUP: _log_group(config),
         API: api_resource(config),
-        **alarm_resources(config, series),
+        **alarm_resources(config, series, checked),
         DEPLOY_ROLE: deployment_role(),
-        **golden_hook_resources(config, function_environment(config)),
-        DASHBOARD: dashboard_resource(config, series),
+        # The hook's one request (the golden set) is not traffic: no drift monitor there.
+        **golden_hook_resources(config, {**function_environment(config), "DRIFT_EVERY_N": "0"}),
+        DASHBOARD: dashboard_resource(config, series, checked),
     }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",

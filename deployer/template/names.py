@@ -20,6 +20,8 @@ __all__ = [
     "API",
     "DASHBOARD",
     "DEPLOY_ROLE",
+    "DRIFT_ALARM",
+    "DRIFT_ALARM_NAME",
     "ERROR_RATE_ALARM",
     "FUNCTION",
     "FUNCTION_ROLE",
@@ -46,6 +48,7 @@ LOG_GROUP = "ModelFunctionLogGroup"
 API = "ModelApi"
 ERROR_RATE_ALARM = "ErrorRateAlarm"
 LATENCY_ALARM = "LatencyAlarm"
+DRIFT_ALARM = "DriftAlarm"  # not a deployment alarm (alarms.py)
 DEPLOY_ROLE = "DeploymentRole"
 DASHBOARD = "Dashboard"
 GOLDEN_HOOK = "GoldenSetHook"  # the PreTraffic hook function (hooks.py)
@@ -62,6 +65,7 @@ ALIAS_RESOURCE = "${AWS::StackName}:" + ALIAS
 LOG_GROUP_NAME = "/aws/lambda/${AWS::StackName}"
 ERROR_RATE_ALARM_NAME = "${AWS::StackName}-error-rate"
 LATENCY_ALARM_NAME = "${AWS::StackName}-p99-latency"
+DRIFT_ALARM_NAME = "${AWS::StackName}-drift"
 DASHBOARD_NAME = "${AWS::StackName}"
 GOLDEN_HOOK_NAME = "CodeDeployHook_${AWS::StackName}-golden"  # SAM's convention for hook functions
 

@@ -45,9 +45,10 @@ def test_iris_function(iris: Case) -> None:
         "POWERTOOLS_SERVICE_NAME": "iris",
         "POWERTOOLS_METRICS_NAMESPACE": "OnnxLambda",
         "POWERTOOLS_LOG_LEVEL": "INFO",
-        "DRIFT_EVERY_N": "1000",
+        "DRIFT_EVERY_N": "4000",
         "DRIFT_EVERY_S": "60",
         "DRIFT_MIN_ROWS": "200",
+        "DRIFT_SAMPLE_ROWS": "500",
         "DRIFT_MAX_FEATURES": "100",
     }
     assert "ProvisionedConcurrencyConfig" not in fn and "ReservedConcurrentExecutions" not in fn
