@@ -43,6 +43,7 @@ import itertools
 import json
 import math
 import platform
+import select
 import socket
 import subprocess
 import sys
@@ -76,9 +77,32 @@ RUNTIME_BOOTSTRAP = (
     "ctypes.CDLL(None).prctl(1,9)\n"  # PR_SET_PDEATHSIG, SIGKILL
     "if os.getsid(0)!=os.getpid() and os.getppid()!=os.getsid(0):os._exit(137)\n"
     "sys.path[0]=os.getcwd()\n"  # as `-m` sets it: the task root, absolute
+    "B=int(os.environ.pop('_ONNX_LAMBDA_INIT_BUDGET_MS','0'))\n"
+    "if B:\n"  # the init phase, timed, then each context's deadline as Lambda's (INIT_BUDGET_S below)
+    " import importlib,time\n"
+    " e='AWS_LAMBDA_FUNCTION_TIMEOUT';os.environ[e]=str(int(os.environ.get(e,B//1000))-B//1000)\n"  # as the function knows it
+    " t=time.monotonic()\n"
+    " try:importlib.import_module(sys.argv[1].rsplit('.',1)[0])\n"
+    " except BaseException:pass\n"  # awslambdaric imports it again and reports the error as Lambda does
+    " i=int((time.monotonic()-t)*1000)\n"
+    " print('INIT_REPORT Init Duration: %d ms\\tPhase: init\\tStatus: %s'%(i,'success' if i<=B else 'timeout'),flush=True)\n"
+    " from awslambdaric import lambda_context as c\n"
+    " o=c.LambdaContext.__init__;f=[i if i<=B else 0]\n"
+    " def n(s,*a,**k):\n"
+    "  o(s,*a,**k);s._epoch_deadline_time_in_ms-=B-f[0];f[0]=0\n"
+    " c.LambdaContext.__init__=n\n"
     "from awslambdaric.__main__ import main\n"
     "main(sys.argv)\n"
 )
+# Lambda gives the init phase (the handler module's import: the model load) 10 s of its own; a
+# longer one is retried inside the first invocation, under the function timeout. The RIE has one
+# timer, started with the first invocation, so an init counted against the function timeout:
+# a 4 s model load with a 3 s timeout failed here and works on Lambda. So the RIE's timer is the
+# timeout plus this budget, the bootstrap times the init and reports it (INIT_REPORT), gives each
+# context Lambda's deadline, and `_send` enforces the function timeout itself: from the end of an
+# init within the budget, else from the invocation's start.
+INIT_BUDGET_S = 10
+_INIT_MARK = "INIT_REPORT Init Duration: "
 
 
 class InvokeTimeout(LocalRuntimeError):
@@ -147,6 +171,9 @@ class Emulator:
             raise DependencyError(f"the Lambda runtime interface client (awslambdaric) is not installed; {_FIX}")
         self._binary = binary or find_emulator_binary()
         self._handler, self._env, self._code_root = handler, dict(env), code_root
+        self._env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = str(timeout_s + INIT_BUDGET_S)  # the RIE's one timer: see INIT_BUDGET_S
+        self._env["_ONNX_LAMBDA_INIT_BUDGET_MS"] = str(INIT_BUDGET_S * 1000)
+        self._cold = True  # the next invocation starts the runtime: its init runs first
         self._timeout_s, self.tail = timeout_s, tail
         self._spawn, self._ports, self._clock, self._sleep = spawn, ports, clock, sleep
         self._start_timeout_s = start_timeout_s
@@ -224,17 +251,24 @@ class Emulator:
             headers["X-Amzn-RequestId"] = request_id
         for attempt in (1, 2):
             reused = self._conn is not None
-            conn = self._conn or http.client.HTTPConnection(HOST, self.port, timeout=self._timeout_s + _BACKSTOP_S)
+            conn = self._conn or http.client.HTTPConnection(
+                HOST, self.port, timeout=self._timeout_s + INIT_BUDGET_S + _BACKSTOP_S
+            )  # fmt: skip
             self._conn = conn
             try:
+                mark, sent = self.tail.count, self._clock()
                 conn.request("POST", INVOKE_PATH, body=payload, headers=headers)
+                self._await_answer(conn, sent, mark)
                 response = conn.getresponse()
+                self._cold = False
                 return response.status, response.read()
             except TimeoutError as exc:
                 if self._closed:
                     raise LocalRuntimeError("the local Lambda runtime was stopped during the invocation") from exc
                 self._restart()
-                raise InvokeTimeout(f"the emulator did not answer within {self._timeout_s} s; restarted it") from exc
+                self.tail.add(f"Task timed out after {self._timeout_s:.2f} seconds")
+                raise InvokeTimeout(f"the function did not answer within its {self._timeout_s} s timeout; its "
+                                    "environment was reset") from exc  # fmt: skip
             except (http.client.HTTPException, OSError) as exc:
                 self._drop_connection()
                 if self._closed:
@@ -249,6 +283,30 @@ class Emulator:
                     f"Its last output:\n{last}"
                 ) from exc
         raise AssertionError("unreachable")
+
+    def _await_answer(self, conn: http.client.HTTPConnection, sent: float, mark: int) -> None:
+        """Wait for the answer to start, until the function's deadline (INIT_BUDGET_S): TimeoutError past it."""
+        sock = conn.sock
+        if sock is None:
+            return
+        init_s: float | None = None if self._cold else 0.0
+        while True:
+            if init_s is None:
+                found = next((ln for ln in self.tail.since(mark) if ln.startswith(_INIT_MARK)), None)
+                if found is not None:
+                    init_s = float(found[len(_INIT_MARK):].split(" ", 1)[0]) / 1000.0
+            if init_s is None:
+                deadline = sent + INIT_BUDGET_S + self._timeout_s  # still initializing: the most it may take
+            elif init_s <= INIT_BUDGET_S:
+                deadline = sent + init_s + self._timeout_s
+            else:  # an init past its budget is retried inside the invocation, under the timeout
+                deadline = sent + self._timeout_s
+            left = deadline - self._clock()
+            if left <= 0:
+                raise TimeoutError(f"no answer within {self._timeout_s} s")
+            readable, _, _ = select.select([sock], [], [], min(left, 0.05 if init_s is None else left))
+            if readable:
+                return
 
     def close(self) -> None:
         self._closed = True
@@ -267,6 +325,7 @@ class Emulator:
                 self._watch.close()
 
     def _restart(self) -> None:
+        self._cold = True
         self._drop_connection()
         if self._process is not None:
             self._process.stop()
