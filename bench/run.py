@@ -13,6 +13,7 @@ is shared and drifts, so only ratios within one run mean anything. Sections:
 4. ``parse``     decoding a 150k-float body: json vs orjson vs base64 vs binary (bench/parse.py)
 5. ``optimize``  session creation of the ResNet-18: original vs offline-optimized vs
                  memory-mapped external data (bench/optimize.py, through deployer.convert)
+6. ``drift``     the drift monitor's cost per request and at cold start (bench/drift.py)
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ __all__ = ["main"]
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
-SECTIONS = ("overhead", "cold", "local", "parse", "optimize")
+SECTIONS = ("overhead", "cold", "local", "parse", "optimize", "drift")
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -254,6 +255,14 @@ def main(argv: list[str] | None = None) -> None:
     if "resnet18" in args.models:
         section("optimize", do_optimize)
 
+    def do_drift() -> Any:
+        extra = ["--rounds", "6", "--cold-runs", "6"] if args.quick else []
+        done = subprocess.run([sys.executable, "-m", "bench.drift", *extra],
+                              cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        return {"markdown": done.stdout.strip()}
+
+    section("drift", do_drift)
+
     machine["loadavg_end"] = os.getloadavg()
     res["elapsed_s"] = time.monotonic() - started
     res["section_s"] = timings
@@ -269,6 +278,9 @@ def main(argv: list[str] | None = None) -> None:
     optimize = res.get("optimize") or {}
     if "markdown" in optimize:
         report += "\n## 5. Offline optimization (issue: model pipeline)\n\n" + optimize["markdown"].replace("### ", "") + "\n"
+    drift = res.get("drift") or {}
+    if "markdown" in drift:
+        report += "\n## 6. Drift monitor (issue 10)\n\n" + drift["markdown"] + "\n"
     out.write_text(report)
     raw = BENCH_DIR / ".models" / "last-run.json"
     raw.write_text(json.dumps(res, default=str))

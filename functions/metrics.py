@@ -54,7 +54,8 @@ def _check_declared(names: Any, dimensions: tuple[str, ...]) -> None:
     for name in names:
         declared = SERIES.get(name)
         if declared is None or dimensions not in declared[1]:
-            raise UndeclaredMetric(f"{name} with extra dimensions {list(dimensions)} is not declared in functions/series.py")
+            raise UndeclaredMetric(f"{name} with extra dimensions {list(dimensions)} is not declared in "
+                                   "functions/series.py")
 
 
 class RequestMetrics:

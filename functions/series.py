@@ -170,7 +170,8 @@ def emitted(manifest: Mapping[str, Any], max_features: int = DRIFT_MAX_FEATURES,
     for prediction in predictions:
         out.append(("PredictionPSI", {"output": prediction.output}))
         if prediction.kind == "values":
-            out += [(name, {"output": prediction.output}) for name in ("PredictionMean", "PredictionP50", "PredictionP90")]
+            out += [(name, {"output": prediction.output})
+                    for name in ("PredictionMean", "PredictionP50", "PredictionP90")]
         else:
             out += [("PredictionClassShare", {"output": prediction.output, "class": c}) for c in prediction.classes]
     return out

@@ -98,7 +98,8 @@ def _handler_widgets(series: HandlerSeries) -> list[dict[str, Any]]:
         widget("Inference latency per version (ms)",
                ("InferenceMs", "p50", (), f"p50 {VERSION}"), ("InferenceMs", "p99", (), f"p99 {VERSION}")),
         widget("Handler errors per version, by kind",
-               ("Errors", "Sum", ("kind",), f"${{PROP('Dim.kind')}} {VERSION}"), ("Errors", "Sum", (), f"all {VERSION}")),
+               ("Errors", "Sum", ("kind",), f"${{PROP('Dim.kind')}} {VERSION}"),
+               ("Errors", "Sum", (), f"all {VERSION}")),
         widget("Cold starts and model load per version",
                ("ColdStart", "Sum", (), f"cold starts {VERSION}"),
                ("ModelLoadMs", "Average", (), f"load ms avg {VERSION}", "right"),
@@ -162,7 +163,8 @@ def _drift_widgets(config: DeployConfig, series: HandlerSeries, manifest: Mappin
     return widgets
 
 
-def dashboard_body(config: DeployConfig, series: HandlerSeries, manifest: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def dashboard_body(config: DeployConfig, series: HandlerSeries,
+                   manifest: Mapping[str, Any] | None = None) -> dict[str, Any]:
     handler = _handler_widgets(series)
     drift = _drift_widgets(config, series, manifest or {}) if config.monitoring.drift else []
     concurrency = [_lambda("ConcurrentExecutions", stat="Maximum", label="ConcurrentExecutions")]
