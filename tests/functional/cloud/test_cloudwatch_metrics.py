@@ -29,3 +29,13 @@ def test_nearest_rank() -> None:
     assert percentile([], 50) is None
     assert percentile([3.0], 99) == 3.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0 and percentile([1.0, 2.0, 3.0, 4.0], 75) == 3.0
+
+
+def test_list_metrics_pages_through_more_than_500(cloud: Any) -> None:
+    cloudwatch = cloud.client("cloudwatch")
+    for start in range(0, 1200, 100):
+        cloudwatch.put_metric_data(Namespace="OnnxLambda", MetricData=[
+            {"MetricName": "DriftPSI", "Value": 0.1, "Dimensions": [{"Name": "feature", "Value": f"x[{i}]"}]}
+            for i in range(start, start + 100)])
+    pages = list(cloudwatch.get_paginator("list_metrics").paginate(Namespace="OnnxLambda"))
+    assert len(pages) == 3 and sum(len(p["Metrics"]) for p in pages) == 1200

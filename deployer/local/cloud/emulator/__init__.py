@@ -32,7 +32,8 @@ these and running tests/unit/cloud and tests/functional/cloud before moving the 
     codedeploy.py        CodeDeployBackend.create_application/create_deployment_group signatures,
                          `applications`, `deployment_groups`; the module-level `uuid` its models draw from
     cloudwatch_alarm.py  CloudWatchBackend.put_metric_alarm keyword names, delete_alarms, Alarm.alarm_arn
-    cloudwatch_metrics.py  Statistics.get_statistics_for_type and metric_single_values_list
+    cloudwatch_metrics.py  Statistics.get_statistics_for_type and metric_single_values_list;
+                         CloudWatchBackend._get_paginated and paged_metric_data
     changesets.py        CloudFormationBackend.execute_change_set/delete_stack (replaced), `stacks`,
                          `change_sets`, `deleted_stacks`, `exports`; Stack.resource_map's private
                          `_template`, `_resource_json_map`, `_parsed_resources`, `_delete_resource`,
