@@ -26,7 +26,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GOLDEN_FILE", "load_golden", "request_body", "check", "RowDifference", "describe", "handler"]
+__all__ = ["GOLDEN_FILE", "load_golden", "request_body", "outputs_of", "check", "RowDifference", "describe", "handler",
+           "shape_of", "flatten"]
 
 from functions.manifest import GOLDEN_FILE, MANIFEST_FILE, MODEL_DIR, MODEL_PATH_VARIABLE  # noqa: E402 - the contract
 DEFAULT_ATOL = 1e-4
@@ -73,9 +74,9 @@ def request_body(golden: dict[str, Any], model: dict[str, Any]) -> bytes:
     specs = {spec["name"]: spec for spec in model.get("inputs", [])}
     inputs = []
     for name, rows in golden["inputs"].items():
-        shape = _shape(rows)
+        shape = shape_of(rows)
         datatype = specs.get(name, {}).get("datatype") or _datatype(rows)
-        inputs.append({"name": name, "datatype": datatype, "shape": shape, "data": _flatten(rows)})
+        inputs.append({"name": name, "datatype": datatype, "shape": shape, "data": flatten(rows)})
     return json.dumps({"inputs": inputs}).encode()
 
 
@@ -104,7 +105,7 @@ def check(golden: dict[str, Any], answer: dict[str, list[Any]], reference: dict[
             differences.append(RowDifference(name, -1, f"{len(want_rows)} rows", f"{len(got_rows)} rows", None))
             continue
         for row, (want, got) in enumerate(zip(want_rows, got_rows)):
-            diff = _row_difference(_flatten(want), _flatten(got), atol, rtol)
+            diff = _row_difference(flatten(want), flatten(got), atol, rtol)
             if diff is not None:
                 differences.append(RowDifference(name, row, want, got, diff if diff >= 0 else None))
     return differences
@@ -139,7 +140,8 @@ def _row_difference(want: list[Any], got: list[Any], atol: float, rtol: float) -
     return worst if bad else None
 
 
-def _shape(value: Any) -> list[int]:
+def shape_of(value: Any) -> list[int]:
+    """The shape of a nested JSON list (first elements followed)."""
     shape = []
     while isinstance(value, list):
         shape.append(len(value))
@@ -147,7 +149,8 @@ def _shape(value: Any) -> list[int]:
     return shape
 
 
-def _flatten(value: Any) -> list[Any]:
+def flatten(value: Any) -> list[Any]:
+    """A nested JSON list's leaves in row-major order (no recursion: a client controls the depth)."""
     if not isinstance(value, list):
         return [value]
     out: list[Any] = []
@@ -183,7 +186,7 @@ def _nest(flat: list[Any], shape: list[int]) -> Any:
 
 
 def _datatype(rows: Any) -> str:
-    first = _flatten(rows)[:1]
+    first = flatten(rows)[:1]
     return _DATATYPES.get(type(first[0]).__name__, "FP32") if first else "FP32"
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from deployer.errors import ConfigError
-from functions.golden import GOLDEN_FILE
+from functions.golden import GOLDEN_FILE, shape_of
 
 __all__ = ["read_golden", "with_golden"]
 
@@ -89,7 +89,7 @@ def _tensors(value: Any, specs: list[Mapping[str, Any]], where: str, kind: str, 
         if not isinstance(rows, list):
             raise ConfigError(f"{where}: {kind[:-1]} {name!r} must be a list with one entry per row")
         want = list(spec.get("shape") or [])
-        shape = _shape(rows)
+        shape = shape_of(rows)
         if want and len(shape) != len(want):
             raise ConfigError(f"{where}: {kind[:-1]} {name!r} has shape {shape} but the model's is {want} "
                               f"(rank {len(want)}; the first dimension is the rows)")  # fmt: skip
@@ -102,14 +102,6 @@ def _tensors(value: Any, specs: list[Mapping[str, Any]], where: str, kind: str, 
         if missing:
             raise ConfigError(f"{where}: missing input {missing[0]!r}; the model takes {', '.join(by_name)}")
     return dict(value)
-
-
-def _shape(value: Any) -> list[int]:
-    shape = []
-    while isinstance(value, list):
-        shape.append(len(value))
-        value = value[0] if value else None
-    return shape
 
 
 def with_golden(model_dir: Path, golden: Mapping[str, Any], build_root: Path) -> Path:

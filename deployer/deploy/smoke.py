@@ -22,12 +22,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions.golden import flatten, request_body
+
 __all__ = ["SmokeResult", "smoke_test", "skipped", "sample_request"]
 
 Send = Callable[[str, str, bytes, Mapping[str, str]], tuple[int, bytes]]
 DEFAULT_ATOL = 1e-4
 DEFAULT_RTOL = 1e-3
-_DTYPES_BY_KIND = {"f": "FP32", "i": "INT64", "b": "BOOL"}
 
 
 @dataclass(frozen=True)
@@ -53,17 +54,11 @@ def skipped(reason: str) -> SmokeResult:
 
 
 def sample_request(manifest: Mapping[str, Any]) -> bytes | None:
-    """The v2 infer body of the manifest's sample, or None without one."""
+    """The v2 infer body of the manifest's sample, or None without one (functions/golden.py builds it)."""
     sample = manifest.get("sample")
     if not sample or not sample.get("inputs"):
         return None
-    specs = {spec["name"]: spec for spec in manifest.get("inputs", [])}
-    inputs = []
-    for name, value in sample["inputs"].items():
-        shape = _shape(value)
-        datatype = specs.get(name, {}).get("datatype") or "FP32"
-        inputs.append({"name": name, "datatype": datatype, "shape": shape, "data": _flatten(value)})
-    return json.dumps({"inputs": inputs}).encode()
+    return request_body({"inputs": sample["inputs"]}, dict(manifest))
 
 
 def smoke_test(send: Send, manifest: Mapping[str, Any]) -> SmokeResult:
@@ -92,10 +87,10 @@ def smoke_test(send: Send, manifest: Mapping[str, Any]) -> SmokeResult:
         if got is None:
             differences.append(f"{out_name}: missing from the answer")
             continue
-        want = _flatten(value)
+        want = flatten(value)
         data = got.get("data")
         if isinstance(data, list) and data and isinstance(data[0], list):
-            data = _flatten(data)
+            data = flatten(data)
         tol = tolerance.get(out_name, {})
         differences += _compare(out_name, want, data, tol.get("atol", DEFAULT_ATOL), tol.get("rtol", DEFAULT_RTOL))
     checked = tuple(expected)
@@ -123,21 +118,4 @@ def _compare(name: str, want: list[Any], got: Any, atol: float, rtol: float) -> 
                 out.append(f"{name}[{i}]: expected {fa:.6g}, got {fb:.6g}")
         elif a != b:
             out.append(f"{name}[{i}]: expected {a!r}, got {b!r}")
-    return out
-
-
-def _shape(value: Any) -> list[int]:
-    shape = []
-    while isinstance(value, list):
-        shape.append(len(value))
-        value = value[0] if value else None
-    return shape
-
-
-def _flatten(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        return [value]
-    out: list[Any] = []
-    for item in value:
-        out += _flatten(item) if isinstance(item, list) else [item]
     return out
