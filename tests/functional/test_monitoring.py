@@ -75,6 +75,17 @@ def test_cli_errors_are_one_line_and_non_zero(moto_url: str, project: Path) -> N
     assert plot.code == 1 and "--plot" in plot.stderr and "does not exist" in plot.stderr
     assert sorted(p.name for p in project.iterdir() if not p.name.startswith(".")) == ["afile"]
 
+    # A stack that exists but was never invoked: no metrics yet, said as such, and no plot half-written.
+    from tests.functional.conftest import EXAMPLE
+
+    pushed = cli("push", str(EXAMPLE), "--target", "aws", "--builder", "files", "--json", project=project,
+                 endpoint=moto_url)  # fmt: skip
+    assert pushed.code == 0, pushed.stderr
+    empty = cli("metrics", "--stack-name", "onnx-iris", "--plot", str(project / "m.png"), "--json", project=project,
+                endpoint=moto_url)  # fmt: skip
+    assert empty.code != 0 and "no metrics of stack onnx-iris" in empty.json()["error"], empty.stdout
+    assert not (project / "m.png").exists()
+
 
 # --------------------------------------------------------------------------- end to end, on the local cloud
 
