@@ -294,7 +294,12 @@ def _split(parts: list[str]) -> tuple[str, list[str], str | None]:
     return name, tail, None
 
 
-SERVER = {"name": "onnx-lambda-deployer", "extensions": ["binary_tensor_data"]}
+# The package's version as a constant: importlib.metadata would add modules to every cold start, and
+# the image copies functions/ without installing the package. tests/unit/functions/test_server_metadata.py
+# keeps it equal to pyproject.toml's.
+VERSION = "0.1.0"
+# GET /v2: the Open Inference Protocol's server metadata (name, version, extensions).
+SERVER = {"name": "onnx-lambda-deployer", "version": VERSION, "extensions": ["binary_tensor_data"]}
 
 # The execution environment's one service, created in Lambda's init phase.
 service = Service()
