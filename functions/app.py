@@ -173,12 +173,22 @@ class Service:
         if verb:
             if verb != "predict" or tail:
                 raise NotFound(f"':{verb}' is not served; use POST /v1/models/{name}:predict")
-            return "POST", lambda req, t: tfserving.predict(self._model(name, version), req, limits, t)
+            return "POST", lambda req, t: tfserving.predict(self._tf_model(name, version), req, limits, t)
         if not tail:
-            return "GET", lambda req, t: json_response(200, tfserving.status(self._model(name, version)), req.direct)
+            return "GET", lambda req, t: json_response(200, tfserving.status(self._tf_model(name, version)), req.direct)
         if tail == ["metadata"]:
-            return "GET", lambda req, t: json_response(200, tfserving.metadata(self._model(name, version)), req.direct)
+            return "GET", lambda req, t: json_response(200, tfserving.metadata(self._tf_model(name, version)), req.direct)
         raise NotFound(f"no route {rest!r} under /v1/models/; see GET /openapi.json")
+
+    def _tf_model(self, name: str, version: str | None) -> Model:
+        """The model for a TF Serving route, whose versions are int64 numbers (tfserving.version_number)."""
+        model = self._model(name, None)
+        if version is not None:
+            number = tfserving.version_number(model)
+            if version != str(number):
+                raise NotFound(f"unknown version {version!r} of {name!r}; in the TF Serving API the deployed "
+                               f"version is {number} (content hash {model.version!r})")
+        return model
 
     def route(self, req: Request) -> Route:
         if req.direct:
