@@ -143,10 +143,12 @@ def invoke(
                 return route, verb, endpoint.request(verb, route, body, {"Content-Type": content_type})
 
     route, verb, response = _run(as_json, call)
-    try:
-        payload: Any = response.json()
-    except ValueError:
-        payload = response.body.decode("utf-8", "replace")
+    payload: Any = _binary_answer(response.headers, response.body)
+    if payload is None:
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = response.body.decode("utf-8", "replace")
     if as_json:
         _emit_json({"status": response.status, "method": verb, "path": route, "body": payload})
     else:
@@ -316,6 +318,58 @@ def build(
     out.print(table)
     for note in summary.get("notes", []):
         err.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+# KServe v2 binary tensor extension: little-endian element types of the raw output tails.
+_BINARY_DTYPES = {
+    "BOOL": "?", "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "UINT8": "<u1", "UINT16": "<u2",
+    "UINT32": "<u4", "UINT64": "<u8", "FP16": "<f2", "FP32": "<f4", "FP64": "<f8",
+}
+
+
+def _binary_answer(headers: dict[str, str], body: bytes) -> dict[str, Any] | None:
+    """A KServe v2 binary answer (`Inference-Header-Content-Length`: a JSON header, then each binary
+    output's raw bytes in order) as the JSON answer it stands for: each binary output gets its `data`,
+    decoded by datatype (BYTES: 4-byte little-endian length + bytes per element, shown as text when
+    UTF-8, else as {"b64": ...}). None when the answer is not binary or does not parse as one."""
+    import base64
+
+    import numpy as np
+
+    length = headers.get("inference-header-content-length")
+    if length is None:
+        return None
+    try:
+        size = int(length)
+        doc = json.loads(body[:size])
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("outputs"), list):
+        return None
+    offset = size
+    for output in doc["outputs"]:
+        params = output.get("parameters") if isinstance(output, dict) else None
+        raw_size = params.get("binary_data_size") if isinstance(params, dict) else None
+        if not isinstance(raw_size, int) or offset + raw_size > len(body):
+            continue
+        raw = body[offset : offset + raw_size]
+        offset += raw_size
+        datatype = output.get("datatype")
+        if datatype == "BYTES":
+            items: list[Any] = []
+            pos = 0
+            while pos + 4 <= len(raw):
+                n = int.from_bytes(raw[pos : pos + 4], "little")
+                item = raw[pos + 4 : pos + 4 + n]
+                pos += 4 + n
+                try:
+                    items.append(item.decode("utf-8"))
+                except UnicodeDecodeError:
+                    items.append({"b64": base64.b64encode(item).decode()})
+            output["data"] = items
+        elif datatype in _BINARY_DTYPES and len(raw) % np.dtype(_BINARY_DTYPES[datatype]).itemsize == 0:
+            output["data"] = np.frombuffer(raw, dtype=_BINARY_DTYPES[datatype]).tolist()
+    return doc
 
 
 def _log_line(line: str) -> None:
