@@ -176,12 +176,6 @@ def _tf_request(model: Model, sizes: list[int]) -> dict[str, Any]:
     return {"anyOf": forms} if len(forms) > 1 else forms[0]
 
 
-def _tf_version(model: Model) -> str:
-    """The version the TF Serving routes take: an int64 where tfserving numbers versions (issue 13 #3)."""
-    number = getattr(tfserving, "version_number", None)
-    return str(number(model)) if number is not None else model.version
-
-
 def _errors(*codes: int) -> dict[str, Any]:
     error = {"description": "error: {\"error\": \"what was wrong and what to do\"}",
              "content": {_JSON: {"schema": _ref("Error")}}}
@@ -271,7 +265,7 @@ def document(model: Model, limits: Limits | None = None) -> dict[str, Any]:
                             "description": "the deployed version", "schema": {"type": "string", "enum": [model.version]}},
                 "tfVersion": {"name": "version", "in": "path", "required": True,
                               "description": f"the deployed version as TF Serving numbers it (content hash {model.version})",
-                              "schema": {"type": "string", "enum": [_tf_version(model)]}},
+                              "schema": {"type": "string", "enum": [str(tfserving.version_number(model))]}},
             },
             "schemas": {
                 **values,
