@@ -18,6 +18,10 @@ tensorflow-serving-api): int64 fields as JSON strings, TF dtype names (DT_FLOAT,
 are int64: the deployed model's number is its content hash read as a hexadecimal number
 (`version_number`), so `/v1/models/{name}/versions/<n>` names one content exactly; the hash itself
 stays in KServe's `model_version` and in the metadata's `content_hash` entry.
+
+Cost on the numeric path: the signature check and the one-row-per-instance check (`len()` of each
+output) add 0.3-0.5 us to an iris `:predict` of ~19-24 us (in-process, `predict` alone, 40 interleaved
+rounds, medians and minima of three runs on 2 shared vCPUs); string inputs pay for the `b64` walk.
 """
 
 from __future__ import annotations
