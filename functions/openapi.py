@@ -230,7 +230,8 @@ def document(model: Model, limits: Limits | None = None) -> dict[str, Any]:
         "/openapi.json": {"get": _op("openapi", "this document", _ok("Object"), (503,), [])},
     }
     # The model's name is written into the paths: a generated request always names the served model.
-    for suffix, params, tf_params, tag in (("", [], [], ""), ("/versions/{version}", ["version"], ["tfVersion"], "Version")):
+    versioned = ("/versions/{version}", ["version"], ["tfVersion"], "Version")
+    for suffix, params, tf_params, tag in (("", [], [], ""), versioned):
         base = f"/v2/models/{model.name}{suffix}"
         paths[base] = {"get": _op(f"modelMetadata{tag}", "model metadata (KServe v2)", _ok("ModelMetadata"),
                                   get_errors, params)}
@@ -262,9 +263,11 @@ def document(model: Model, limits: Limits | None = None) -> dict[str, Any]:
         "components": {
             "parameters": {
                 "version": {"name": "version", "in": "path", "required": True,
-                            "description": "the deployed version", "schema": {"type": "string", "enum": [model.version]}},
+                            "description": "the deployed version (KServe v2: the content hash)",
+                            "schema": {"type": "string", "enum": [model.version]}},
                 "tfVersion": {"name": "version", "in": "path", "required": True,
-                              "description": f"the deployed version as TF Serving numbers it (content hash {model.version})",
+                              "description": f"the deployed version as TF Serving numbers it, an int64 "
+                                             f"(content hash {model.version})",
                               "schema": {"type": "string", "enum": [str(tfserving.version_number(model))]}},
             },
             "schemas": {
@@ -273,7 +276,7 @@ def document(model: Model, limits: Limits | None = None) -> dict[str, Any]:
                 "Object": {"type": "object"},
                 "Live": {"type": "object", "required": ["live"], "properties": {"live": {"type": "boolean"}}},
                 "Ready": {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}},
-                "ServerMetadata": {"type": "object", "required": ["name", "extensions"],
+                "ServerMetadata": {"type": "object", "required": ["name", "version", "extensions"],
                                    "properties": {"name": {"type": "string"}, "version": {"type": "string"},
                                                   "extensions": {"type": "array", "items": {"type": "string"}}}},
                 "ModelMetadata": {"type": "object", "required": ["name", "platform", "inputs", "outputs"],
