@@ -140,7 +140,7 @@ class Service:
 
     def openapi(self) -> dict[str, Any]:
         if self._openapi is None:
-            self._openapi = openapi.document(self.need_model())
+            self._openapi = openapi.document(self.need_model(), self.limits)  # the caps this service enforces
         return self._openapi
 
     def _ready(self, req: Request, timing: Timing) -> Response:
