@@ -22,6 +22,8 @@ from functions.http import Request, Response, binary_response, json_response
 from functions.inference import Timing, datatype_of, is_json, jsonable, read_json, run
 from functions.model import Model
 from functions.tensors import (
+    SCAN_BOOLEANS,
+    may_hold_booleans,
     Limits, check, check_shared_dimensions, describe, from_base64, from_bytes, from_json, json_error,
 )
 
@@ -45,7 +47,11 @@ def infer(model: Model, req: Request, limits: Limits, timing: Timing) -> Respons
     obj, binary = _read(req)
     if "id" in obj and not isinstance(obj["id"], str):
         raise BadRequest(f"'id' must be a string (it is echoed in the answer), got {describe(obj['id'])}")
-    feeds = _inputs(model, obj, binary, limits)
+    scan = SCAN_BOOLEANS.set(req.direct or may_hold_booleans(req.body))
+    try:
+        feeds = _inputs(model, obj, binary, limits)
+    finally:
+        SCAN_BOOLEANS.reset(scan)
     names, binary_out = _outputs(model, obj)
     results = run(model, feeds, names, timing)
     out_names = names or [t.name for t in model.outputs]

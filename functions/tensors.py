@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -68,6 +69,19 @@ class Limits:
         self.allow_nan = env.get("ALLOW_NAN", "false").lower() in ("1", "true", "yes")
 
 
+# Whether this request's JSON may hold `true`/`false` at all (set per request by the protocols from
+# one C-speed scan of the body, `may_hold_booleans`): numpy folds [false, 0, 0] into integers, so a
+# boolean among numbers is only seen element by element, a walk paid only when the body has one.
+SCAN_BOOLEANS: ContextVar[bool] = ContextVar("SCAN_BOOLEANS", default=True)
+
+
+def may_hold_booleans(body: bytes | memoryview | None) -> bool:
+    if body is None:
+        return True
+    raw = bytes(body) if isinstance(body, memoryview) else body
+    return b"true" in raw or b"false" in raw
+
+
 def from_json(spec: TensorInfo, data: Any, where: str) -> np.ndarray:
     """A nested or flat JSON list (already parsed) as an array of the input's dtype."""
     if spec.dtype is None:  # BYTES: strings
@@ -77,6 +91,11 @@ def from_json(spec: TensorInfo, data: Any, where: str) -> np.ndarray:
     except ValueError as exc:
         raise BadRequest(f"{where}: {_ragged(exc)}") from exc
     target = spec.dtype.kind
+    if target != "b" and arr.dtype.kind != "b" and SCAN_BOOLEANS.get():
+        found = _first_boolean(data)
+        if found is not None:
+            raise BadRequest(f"{where}: element {found} is a boolean; datatype {spec.datatype} takes "
+                             f"{_KIND_WORDS[target]} (send 0 and 1, or a BOOL input)")
     if arr.dtype.kind not in _ACCEPTED_KINDS[target]:
         if arr.size == 0 and arr.dtype.kind == "f":
             return arr.astype(spec.dtype)
@@ -94,6 +113,27 @@ def from_json(spec: TensorInfo, data: Any, where: str) -> np.ndarray:
     if target in "iu" and arr.dtype.kind in "iu":
         return _in_range(arr, spec, where)
     return arr.astype(spec.dtype, copy=False)
+
+
+def _first_boolean(data: Any) -> str | None:
+    """`[i][j]` of the first JSON boolean in a nested list, walked without recursion; None without one."""
+    if isinstance(data, bool):
+        return "[0]"
+    if not isinstance(data, list):
+        return None
+    stack: list[tuple[list[Any], int, str]] = [(data, 0, "")]
+    while stack:
+        items, index, prefix = stack.pop()
+        while index < len(items):
+            item = items[index]
+            if item is True or item is False:
+                return f"{prefix}[{index}]"
+            if isinstance(item, list) and len(stack) < 64:
+                stack.append((items, index + 1, prefix))
+                items, index, prefix = item, 0, f"{prefix}[{index}]"
+                continue
+            index += 1
+    return None
 
 
 def _in_range(arr: np.ndarray, spec: TensorInfo, where: str) -> np.ndarray:

@@ -37,7 +37,7 @@ from functions.errors import BadRequest
 from functions.http import Request, Response, json_response
 from functions.inference import Timing, jsonable, read_json, run
 from functions.model import Model, TensorInfo
-from functions.tensors import Limits, check, check_shared_dimensions, describe, from_json
+from functions.tensors import SCAN_BOOLEANS, Limits, check, check_shared_dimensions, describe, from_json, may_hold_booleans
 
 __all__ = ["status", "metadata", "predict", "version_number", "TF_DTYPES", "SIGNATURE"]
 
@@ -120,7 +120,11 @@ def predict(model: Model, req: Request, limits: Limits, timing: Timing) -> Respo
         raise BadRequest(
             "a predict request needs exactly one of 'instances' (row format) or 'inputs' (columnar format)"
         )
-    feeds = _rows(model, obj["instances"]) if has_rows else _columns(model, obj["inputs"])
+    scan = SCAN_BOOLEANS.set(req.direct or may_hold_booleans(req.body))
+    try:
+        feeds = _rows(model, obj["instances"]) if has_rows else _columns(model, obj["inputs"])
+    finally:
+        SCAN_BOOLEANS.reset(scan)
     feeds = {name: check(model.input(name), arr, None, limits, f"input '{name}'") for name, arr in feeds.items()}  # type: ignore[arg-type]
     check_shared_dimensions(model.inputs, feeds)
     results = run(model, feeds, None, timing)

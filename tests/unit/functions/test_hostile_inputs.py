@@ -163,3 +163,21 @@ def test_out_of_range_int64_says_so(pair: Client, value: str) -> None:
             '{"name": "b", "datatype": "INT64", "shape": [1, 3], "data": [1, 2, ' + value + ']}]}')
     answer = pair.infer("pair", body)
     assert answer.status == 400 and "out of range for INT64" in answer.error, answer.body
+
+
+@pytest.mark.parametrize("data", [[False, 0, 0], [1, True, 3], [[0.5, 1.0, False]]])
+def test_booleans_are_not_numbers(pair: Client, data: list[Any]) -> None:
+    """Issue 13 #10: numpy folds [false, 0, 0] into integers; the element is named instead."""
+    flat = data[0] if isinstance(data[0], list) else data
+    body = {"inputs": [{"name": "a", "datatype": "FP32", "shape": [1, 3], "data": flat},
+                       {"name": "b", "datatype": "INT64", "shape": [1, 3], "data": [1, 2, 3]}]}
+    answer = pair.infer("pair", body)
+    assert answer.status == 400 and "is a boolean" in answer.error, answer.body
+    tf = pair.request("POST", "/v1/models/pair:predict", {"inputs": {"a": [[1.0, 2.0, 3.0]], "b": [flat]}})
+    assert tf.status == 400 and "is a boolean" in tf.error and "INT64" in tf.error, tf.body
+
+
+def test_true_in_a_string_does_not_refuse_numbers(pair: Client) -> None:
+    body = {"id": "true-false", "inputs": [{"name": "a", "datatype": "FP32", "shape": [1, 3], "data": [0, 1, 2]},
+                                           {"name": "b", "datatype": "INT64", "shape": [1, 3], "data": [1, 0, 1]}]}
+    assert pair.infer("pair", body).status == 200
