@@ -42,8 +42,12 @@ def _event(method: str, path: str, body: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("route", ROUTES, ids=[r.event for r in ROUTES])
 def test_handler_answers_every_api_route(service: Service, route: Any) -> None:
+    from functions import tfserving
+
     manifest = iris_manifest()
-    path = route.path.replace("{name}", manifest["name"]).replace("{version}", manifest["version"])
+    # KServe routes take the content hash; TF Serving's take its int64 version (tfserving.version_number)
+    version = str(tfserving.version_number(service.need_model())) if route.path.startswith("/v1/") else manifest["version"]
+    path = route.path.replace("{name}", manifest["name"]).replace("{version}", version)
     path += VERB_SUFFIX.get(route.event, "")
     body = BODIES.get(route.event.replace("Version", ""), None) if route.method == "POST" else None
     response = service.handler(_event(route.method, path, body), Context())
