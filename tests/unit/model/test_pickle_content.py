@@ -136,11 +136,16 @@ def test_push_of_a_pickle_named_bin_runs_nothing(tmp_path: Path) -> None:
     """The CLI path of the issue: `push model.bin` must refuse before loading, with exit != 0."""
     marker = tmp_path / "marker"
     (tmp_path / "model.bin").write_bytes(pickle.dumps(_Payload(marker), protocol=4))
-    done = subprocess.run(
-        [sys.executable, "-m", "deployer", "push", str(tmp_path / "model.bin"), "--no-serve", "--json"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)},
-    )
+    from deployer.local.cloud import client
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "deployer", "push", str(tmp_path / "model.bin"), "--json"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)},
+        )
+    finally:
+        client.stop(tmp_path)  # push started the project's local cloud before it read the model
     assert done.returncode != 0
     assert "--trust-pickle" in json.loads(done.stdout.splitlines()[-1])["error"]
     assert "Traceback" not in done.stderr
