@@ -216,6 +216,13 @@ class CloudFormation:
             if not token:
                 return found
 
+    def published_version(self, stack: str) -> str | None:
+        """The Lambda version the stack's template publishes (its AWS::Lambda::Version resource), or None."""
+        for kind, physical in self.resources(stack).values():
+            if kind == "AWS::Lambda::Version" and physical:
+                return physical.rsplit(":", 1)[-1]
+        return None
+
     def events(self, stack: str, *, after: Iterable[str] = ()) -> list[StackEvent]:
         """The stack's events not in `after` (ids already seen), oldest first."""
         seen = set(after)

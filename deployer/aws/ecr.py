@@ -39,7 +39,18 @@ from typing import Any, BinaryIO
 from deployer.aws._call import call
 from deployer.aws.errors import AwsError
 
-__all__ = ["Repository", "RepositoryFix", "Ecr", "LAYER_CHECK_BATCH", "DIGEST_TAG_FILTER", "repository_fixes"]
+__all__ = ["Repository", "RepositoryFix", "Ecr", "LAYER_CHECK_BATCH", "DIGEST_TAG_FILTER", "repository_fixes",
+           "split_image_uri"]
+
+def split_image_uri(uri: str) -> tuple[str, str]:
+    """(repository, tag or digest) of `<registry>/<repository>[:tag|@digest]`; the tag is "latest" when absent."""
+    path = uri.split("/", 1)[1] if "/" in uri else uri
+    if "@" in path:
+        repository, reference = path.split("@", 1)
+        return repository, reference
+    repository, _, tag = path.partition(":")
+    return repository, tag or "latest"
+
 
 # BatchCheckLayerAvailability takes at most 100 digests per call.
 LAYER_CHECK_BATCH = 100

@@ -171,12 +171,10 @@ class LambdaSteps:
         self._services = services
 
     def restore_alias(self, function: str, alias: str) -> Any:
-        for kind, physical in self._services.cfn.resources(function).values():
-            if kind == "AWS::Lambda::Version" and physical:
-                version = physical.rsplit(":", 1)[-1]
-                return self._services.lam.point_alias(function, alias, version,
-                                                      f"restored to the stack's version {version} by push")  # fmt: skip
-        return None
+        version = self._services.cfn.published_version(function)  # read now: after this push's update
+        if version is None:
+            return None
+        return self._services.lam.point_alias(function, alias, version, f"restored to the stack's version {version} by push")
 
 
 @dataclass(frozen=True)

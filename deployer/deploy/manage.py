@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deployer.aws.cloudformation import is_in_progress
+from deployer.aws.ecr import split_image_uri
 from deployer.aws.errors import AwsError
 from deployer.aws.sts import whoami
 from deployer.config import load_config
@@ -262,8 +263,7 @@ def delete(services: Services, stack_name: str, *, images: bool, progress: Progr
 def _repository_of(image_uri: str) -> str | None:
     if ".dkr.ecr." not in image_uri or "/" not in image_uri:
         return None
-    path = image_uri.split("/", 1)[1]
-    return path.split("@", 1)[0].split(":", 1)[0] or None
+    return split_image_uri(image_uri)[0] or None
 
 
 def _at(services: Services) -> str:

@@ -34,7 +34,7 @@ from deployer.deploy.compat import adapt
 from deployer.deploy.context import Builder, Progress, PushOptions, Services, registry_host
 from deployer.deploy.errors import DeployError
 from deployer.deploy.executor import ImageSteps, LambdaSteps, StackSteps, execute
-from deployer.deploy.model_input import prepare_model
+from deployer.deploy.model_input import ModelInput, prepare_model
 from deployer.deploy.plan import CAPABILITIES, CHANGE_SET_PREFIX, APICall, ImagePlan, StackPlan, plan_image, plan_stack
 from deployer.deploy.smoke import SmokeResult, skipped
 from deployer.deploy.state import Journal, StackKey, StackLock, state_dir
@@ -192,11 +192,14 @@ def plan_push(
     interrupted: Mapping[str, Any] | None = None,
     clock: Callable[[], float] = time.time,
     total: int = TOTAL_STEPS,
+    model: ModelInput | None = None,
 ) -> PushPlan:
-    """The local stages (model, build, template) and the planners' records; changes nothing in AWS."""
+    """The local stages (model, build, template) and the planners' records; changes nothing in AWS.
+    `model`: the model already prepared by the caller (push needs its name for the lock first)."""
     base_config = load_config(options.project, options.config_overrides(), environ=environ)
     progress.step(1, total, "model")
-    model = prepare_model(options.model, root / "build", trust_pickle=options.trust_pickle, progress=progress.info)
+    if model is None:
+        model = prepare_model(options.model, root / "build", trust_pickle=options.trust_pickle, progress=progress.info)
     manifest = load_model_manifest(model.folder)
     folder = model.folder
     if options.golden is not None:
@@ -246,7 +249,7 @@ def _alias_records(services: Services, stack: str) -> tuple[APICall, ...]:
     """The alias back onto the version the stack names, when a rollback moved it off (an unchanged
     template would not move it: CloudFormation sees no change)."""
     alias = services.lam.get_alias(stack, ALIAS)
-    named = _stack_version(services, stack)
+    named = services.cfn.published_version(stack)
     if alias is None or not named or (alias.function_version == named and not alias.weights):
         return ()
     return (APICall("lambda", "restore_alias", {"function": stack, "alias": ALIAS},
@@ -289,7 +292,7 @@ def push(
         journal.write("build", target=target, stack=stack_name)
         try:
             planned = plan_push(options, services, builder, account=identity.account, progress=progress, root=root,
-                                environ=environ, interrupted=interrupted, clock=clock)  # fmt: skip
+                                environ=environ, interrupted=interrupted, clock=clock, model=model)  # fmt: skip
             _execute(planned, services, result, journal, interrupted, smoke, progress, clock)
         except BaseException:
             phase = journal.read().get("phase")
@@ -407,14 +410,6 @@ def _warn_repository_settings(services: Services, repository: str, tag: str, res
         line = f"{fix.warning}; to fix: {fix.command}" if fix.command else fix.warning
         progress.warn(line)
         result.notes.append(line)
-
-
-def _stack_version(services: Services, stack: str) -> str | None:
-    """The Lambda version the stack's template publishes (its AWS::Lambda::Version resource)."""
-    for kind, physical in services.cfn.resources(stack).values():
-        if kind == "AWS::Lambda::Version" and physical:
-            return physical.rsplit(":", 1)[-1]
-    return None
 
 
 def derived_outputs(services: Services, stack: str, config: DeployConfig) -> dict[str, str]:

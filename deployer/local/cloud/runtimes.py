@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from deployer.aws.ecr import split_image_uri
 from deployer.errors import LocalRuntimeError
 from functions.golden import load_golden
 from functions.manifest import CODE_DIR, GOLDEN_FILE, MANIFEST_FILE, MODEL_DIR
@@ -60,14 +61,11 @@ class VersionSpec:
 
     @property
     def repository(self) -> str:
-        return self.image_uri.split("/", 1)[1].split("@", 1)[0].split(":", 1)[0]
+        return split_image_uri(self.image_uri)[0]
 
     @property
     def reference(self) -> str:
-        path = self.image_uri.split("/", 1)[1]
-        if "@" in path:
-            return path.split("@", 1)[1]
-        return path.rsplit(":", 1)[1] if ":" in path else "latest"
+        return split_image_uri(self.image_uri)[1]
 
 
 class Registry(Protocol):

@@ -132,3 +132,17 @@ def test_cli_commands_quote_wildcards_for_the_shell() -> None:
     assert fix.command.endswith(
         "--image-tag-mutability-exclusion-filters filterType=WILDCARD,filter=latest 'filterType=WILDCARD,filter=sha256-*'"
     )
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/iris:sha256-abc", ("iris", "sha256-abc")),
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/iris@sha256:0f", ("team/iris", "sha256:0f")),
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/iris", ("iris", "latest")),
+    ],
+)
+def test_split_image_uri(uri: str, expected: tuple[str, str]) -> None:
+    from deployer.aws.ecr import split_image_uri
+
+    assert split_image_uri(uri) == expected
