@@ -181,3 +181,13 @@ def test_true_in_a_string_does_not_refuse_numbers(pair: Client) -> None:
     body = {"id": "true-false", "inputs": [{"name": "a", "datatype": "FP32", "shape": [1, 3], "data": [0, 1, 2]},
                                            {"name": "b", "datatype": "INT64", "shape": [1, 3], "data": [1, 0, 1]}]}
     assert pair.infer("pair", body).status == 200
+
+
+def test_a_boolean_deep_in_a_large_body_is_found(pair: Client) -> None:
+    """Bodies over 8 KB take the single-byte pre-check: it must still see the boolean."""
+    rows = [[0.5, 1.5, 2.5] for _ in range(1000)]
+    rows[777][1] = False  # type: ignore[call-overload]
+    body = {"inputs": [{"name": "a", "datatype": "FP32", "shape": [1000, 3], "data": rows},
+                       {"name": "b", "datatype": "INT64", "shape": [1000, 3], "data": [[1, 2, 3]] * 1000}]}
+    answer = pair.infer("pair", body)
+    assert answer.status == 400 and "element [777][1] is a boolean" in answer.error, answer.body
