@@ -3,8 +3,8 @@
 Cold start is what this product sells, so loading is shaped by measurement (PERF-NOTES):
 - the session is created from the file path, never from bytes: ORT then memory-maps external
   weights, and bytes + `use_ort_model_bytes_for_initializers` crashed onnxruntime 1.32;
-- a model optimized offline (`manifest.runtime.optimized`) is opened with runtime graph
-  optimizations disabled: its graph is already in its final form;
+- the runtime graph optimization level is the converter's per-model choice
+  (`manifest.runtime.graph_optimization_level`, see `session_optimization_level`);
 - the sha256 check against the manifest runs in a thread beside session creation (hashlib and
   session creation both release the GIL), so it costs nothing extra on a 2-core machine;
 - intra-op threads follow the CPUs this process may really use (affinity and cgroup quota),
@@ -24,7 +24,7 @@ import onnxruntime as ort
 from functions.manifest import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, MODEL_PATH_VARIABLE, Manifest, load_manifest, sha256_file
 from functions.tensors import ORT_TO_DATATYPE
 
-__all__ = ["Model", "TensorInfo", "ModelLoadError", "load_model", "available_cpus"]
+__all__ = ["Model", "TensorInfo", "ModelLoadError", "load_model", "available_cpus", "session_optimization_level"]
 
 DEFAULT_MODEL_PATH = MODEL_DIR  # functions/manifest.py holds the model-folder contract
 
@@ -145,8 +145,7 @@ def load_model(path: str | None = None, threads: int | None = None) -> Model:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    if manifest is not None and (manifest.get("runtime") or {}).get("optimized"):
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.graph_optimization_level = session_optimization_level(manifest)
     try:
         session = ort.InferenceSession(model_file, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
@@ -174,6 +173,30 @@ def load_model(path: str | None = None, threads: int | None = None) -> Model:
         load_ms=(time.perf_counter() - started) * 1000.0,
         threads=threads,
     )
+
+
+_LEVELS = {
+    "disable_all": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+def session_optimization_level(manifest: Manifest | None) -> ort.GraphOptimizationLevel:
+    """The runtime graph optimization level the converter chose for this artifact:
+    `manifest.runtime.graph_optimization_level` (disable_all | basic | extended | all). Manifests
+    written before that field existed but optimized offline (`runtime.optimized`) get disable_all;
+    no manifest (a bare .onnx) gets onnxruntime's default, all."""
+    runtime = (manifest or {}).get("runtime") or {}
+    level = runtime.get("graph_optimization_level")
+    if level is None:
+        level = "disable_all" if runtime.get("optimized") else "all"
+    try:
+        return _LEVELS[level]
+    except KeyError:
+        raise ModelLoadError(f"manifest.json: runtime.graph_optimization_level is {level!r}; "
+                             f"expected one of {', '.join(_LEVELS)}; rebuild the artifact") from None
 
 
 def _expected_digests(manifest: Manifest, folder: str) -> list[tuple[str, str]]:
