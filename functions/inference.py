@@ -30,6 +30,7 @@ import orjson
 from functions.errors import BadRequest, GatewayTimeout, ModelFailure, UnsupportedMediaType
 from functions.http import Request
 from functions.model import Model
+from functions.tensors import NOT_NONFINITE, loads_nonfinite
 
 __all__ = ["read_json", "run", "datatype_of", "jsonable", "is_json", "Timing", "Watchdog", "WATCHDOG"]
 
@@ -115,8 +116,9 @@ def is_json(content_type: str | None) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-def read_json(req: Request, what: str) -> dict[str, Any]:
-    """The body as a JSON object, or a 4xx that says what was expected."""
+def read_json(req: Request, what: str, allow_nan: bool = False) -> dict[str, Any]:
+    """The body as a JSON object, or a 4xx that says what was expected. NaN/Infinity tokens are read
+    when `allow_nan` (ALLOW_NAN), else refused by name (functions/tensors.py `loads_nonfinite`)."""
     if req.direct:
         obj = req.parsed
     else:
@@ -131,7 +133,9 @@ def read_json(req: Request, what: str) -> dict[str, Any]:
         try:
             obj = orjson.loads(req.body)
         except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"the body is not valid JSON ({exc}); send {what} as a JSON object") from exc
+            obj = loads_nonfinite(req.body, allow_nan, what)
+            if obj is NOT_NONFINITE:
+                raise BadRequest(f"the body is not valid JSON ({exc}); send {what} as a JSON object") from exc
     if not isinstance(obj, dict):
         raise BadRequest(f"expected {what} as a JSON object, got a JSON {type(obj).__name__}")
     return obj

@@ -22,8 +22,8 @@ from functions.http import Request, Response, binary_response, json_response
 from functions.inference import Timing, datatype_of, is_json, jsonable, read_json, run
 from functions.model import Model
 from functions.tensors import (
-    SCAN_BOOLEANS,
-    may_hold_booleans,
+    NOT_NONFINITE, SCAN_BOOLEANS,
+    may_hold_booleans, loads_nonfinite,
     Limits, check, check_shared_dimensions, describe, from_base64, from_bytes, from_json, json_error,
 )
 
@@ -44,7 +44,7 @@ def metadata(model: Model) -> dict[str, Any]:
 
 
 def infer(model: Model, req: Request, limits: Limits, timing: Timing) -> Response:
-    obj, binary = _read(req)
+    obj, binary = _read(req, limits.allow_nan)
     if "id" in obj and not isinstance(obj["id"], str):
         raise BadRequest(f"'id' must be a string (it is echoed in the answer), got {describe(obj['id'])}")
     scan = SCAN_BOOLEANS.set(req.direct or may_hold_booleans(req.body))
@@ -76,7 +76,7 @@ def infer(model: Model, req: Request, limits: Limits, timing: Timing) -> Respons
     return json_response(200, answer, req.direct)
 
 
-def _read(req: Request) -> tuple[dict[str, Any], memoryview | None]:
+def _read(req: Request, allow_nan: bool) -> tuple[dict[str, Any], memoryview | None]:
     length = req.header(_BINARY_HEADER)
     ctype = req.header("content-type")
     media = (ctype or "").split(";", 1)[0].strip().lower()
@@ -86,7 +86,7 @@ def _read(req: Request) -> tuple[dict[str, Any], memoryview | None]:
                 "a binary body needs the 'Inference-Header-Content-Length' header giving the size "
                 "of its leading JSON request (KServe v2 binary tensor extension)"
             )
-        return read_json(req, "an inference request"), None
+        return read_json(req, "an inference request", allow_nan), None
     if ctype and media != "application/octet-stream" and not is_json(ctype):
         raise UnsupportedMediaType(
             f"content type {ctype!r} is not accepted for a binary tensor request; "
@@ -104,8 +104,10 @@ def _read(req: Request) -> tuple[dict[str, Any], memoryview | None]:
     try:
         obj = orjson.loads(view[:size])
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the JSON header of the binary request is not valid JSON ({json_error(view[:size], exc)})") \
-            from exc
+        obj = loads_nonfinite(view[:size], allow_nan, "the JSON header of the binary request")
+        if obj is NOT_NONFINITE:
+            raise BadRequest(f"the JSON header of the binary request is not valid JSON "
+                             f"({json_error(view[:size], exc)})") from exc
     if not isinstance(obj, dict):
         raise BadRequest("the JSON header of the binary request must be a JSON object")
     return obj, view[size:]

@@ -108,7 +108,7 @@ def metadata(model: Model) -> dict[str, Any]:
 
 
 def predict(model: Model, req: Request, limits: Limits, timing: Timing) -> Response:
-    obj = read_json(req, "a predict request ({\"instances\": [...]} or {\"inputs\": ...})")
+    obj = read_json(req, "a predict request ({\"instances\": [...]} or {\"inputs\": ...})", limits.allow_nan)
     signature = obj.get("signature_name")
     if signature is not None and signature != "" and signature != SIGNATURE:
         raise BadRequest(
