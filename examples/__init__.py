@@ -1,0 +1,1 @@
+"""Examples: the bundled iris model (examples/iris/) and the README's inputs (`python -m examples.make`)."""
