@@ -332,13 +332,13 @@ def _binary_answer(headers: dict[str, str], body: bytes) -> dict[str, Any] | Non
     output's raw bytes in order) as the JSON answer it stands for: each binary output gets its `data`,
     decoded by datatype (BYTES: 4-byte little-endian length + bytes per element, shown as text when
     UTF-8, else as {"b64": ...}). None when the answer is not binary or does not parse as one."""
-    import base64
-
-    import numpy as np
-
     length = headers.get("inference-header-content-length")
     if length is None:
         return None
+    import base64
+
+    import numpy as np  # here, past the check: a JSON answer must not pay numpy's ~60 ms import
+
     try:
         size = int(length)
         doc = json.loads(body[:size])
