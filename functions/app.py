@@ -50,18 +50,16 @@ thread starts on the first armed run).
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from typing import Any, Callable
 
-from aws_lambda_powertools.logging import Logger
-
-from functions import kserve, openapi, tfserving
+from functions import kserve, tfserving
 from functions.drift import Drift
 from functions.errors import GatewayTimeout, HTTPError, MethodNotAllowed, ModelUnavailable, NotFound
 from functions.http import Request, Response, error_response, json_response, parse_event
 from functions.inference import Timing
+from functions.logs import DEBUG, Logger
 from functions.metrics import RequestMetrics
 from functions.model import Model, ModelLoadError, load_model
 from functions.tensors import Limits
@@ -120,7 +118,7 @@ class Service:
         # None when the manifest has none or DRIFT_EVERY_N=0.
         self.drift = Drift.for_model(self.model, self.metrics.documents, warn=_warn) if self.model else None
         self._openapi: dict[str, Any] | None = None
-        self._debug = logger.isEnabledFor(logging.DEBUG)
+        self._debug = logger.isEnabledFor(DEBUG)
         self._static: dict[str, tuple[str, Route]] = {
             "/v2/health/live": ("GET", lambda req, t: json_response(200, {"live": True}, req.direct)),
             "/v2/health/ready": ("GET", self._ready),
@@ -140,6 +138,8 @@ class Service:
 
     def openapi(self) -> dict[str, Any]:
         if self._openapi is None:
+            from functions import openapi  # only GET /openapi.json needs it: not at cold start
+
             self._openapi = openapi.document(self.need_model(), self.limits)  # the caps this service enforces
         return self._openapi
 
@@ -171,9 +171,10 @@ class Service:
         name, tail, version = _split(target.split("/"))
         limits = self.limits
         if verb:
-            if verb != "predict" or tail:
-                raise NotFound(f"':{verb}' is not served; use POST /v1/models/{name}:predict")
-            return "POST", lambda req, t: tfserving.predict(self._tf_model(name, version), req, limits, t)
+            if verb not in ("predict", "classify") or tail:
+                raise NotFound(f"':{verb}' is not served; use POST /v1/models/{name}:predict (or :classify)")
+            call = tfserving.predict if verb == "predict" else tfserving.classify
+            return "POST", lambda req, t: call(self._tf_model(name, version), req, limits, t)
         if not tail:
             return "GET", lambda req, t: json_response(200, tfserving.status(self._tf_model(name, version)), req.direct)
         if tail == ["metadata"]:
@@ -190,6 +191,22 @@ class Service:
                                f"version is {number} (content hash {model.version!r})")
         return model
 
+    def _torchserve(self, path: str) -> tuple[str, Route]:
+        """TorchServe's /ping, /predictions/{model}[/{version}], /models/{model}[/{version}] (functions/torchserve.py)."""
+        from functions import torchserve  # only TorchServe routes load it
+
+        if path == "/ping":
+            return "GET", lambda req, t: torchserve.ping(self.error if self.model is None else None, req.direct)
+        kind, _, rest = path[1:].partition("/")
+        parts = rest.split("/")
+        if len(parts) > 2 or not parts[0]:
+            raise NotFound(f"no route {path!r}; TorchServe's are /{kind}/{{model}} and /{kind}/{{model}}/{{version}}")
+        name, version = parts[0], (parts[1] if len(parts) == 2 else None)
+        if kind == "models":
+            return "GET", lambda req, t: json_response(200, torchserve.describe(self._model(name, version)), req.direct)
+        limits = self.limits
+        return "POST", lambda req, t: torchserve.predict(self._model(name, version), req, limits, t)
+
     def route(self, req: Request) -> Route:
         if req.direct:
             model = self.need_model()
@@ -204,6 +221,8 @@ class Service:
             method, route = self._v2(path[len("/v2/models/") :])
         elif path.startswith("/v1/models/"):
             method, route = self._v1(path[len("/v1/models/") :])
+        elif path == "/ping" or path.startswith(("/predictions/", "/models/")):
+            method, route = self._torchserve(path)
         else:
             raise NotFound(f"no route {req.path!r}; see GET /openapi.json for what this endpoint serves")
         if req.method != method:

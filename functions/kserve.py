@@ -8,6 +8,11 @@ Tensor data arrives three ways:
   bytes follow in input order.
 Outputs are JSON unless an output asks `parameters.binary_data` (or the request asks
 `parameters.binary_data_output`): then the answer is a JSON header followed by raw bytes.
+
+Classification (Triton's extension, as tritonclient's `InferRequestedOutput(name, class_count=N)`
+sends it): an output asked for with `parameters.classification: N` comes back as BYTES [..., N] of
+"value:index[:label]" strings, labelled from the manifest (functions/classes.py). Requests without it
+pay one `is None` test per output; functions/classes.py is imported only when one asks.
 """
 
 from __future__ import annotations
@@ -20,14 +25,14 @@ import orjson
 from functions.errors import BadRequest, UnsupportedMediaType
 from functions.http import Request, Response, binary_response, json_response
 from functions.inference import Timing, datatype_of, is_json, jsonable, read_json, run
-from functions.model import Model
+from functions.model import Model, TensorInfo
 from functions.tensors import (
     NOT_NONFINITE, SCAN_BOOLEANS,
     may_hold_booleans, loads_nonfinite,
     Limits, check, check_shared_dimensions, describe, from_base64, from_bytes, from_json, json_error,
 )
 
-__all__ = ["metadata", "infer"]
+__all__ = ["metadata", "infer", "classifiable"]
 
 PLATFORM = "onnxruntime_onnx"
 _BINARY_HEADER = "inference-header-content-length"
@@ -52,7 +57,7 @@ def infer(model: Model, req: Request, limits: Limits, timing: Timing) -> Respons
         feeds = _inputs(model, obj, binary, limits)
     finally:
         SCAN_BOOLEANS.reset(scan)
-    names, binary_out = _outputs(model, obj)
+    names, binary_out, classify = _outputs(model, obj)
     results = run(model, feeds, names, timing)
     out_names = names or [t.name for t in model.outputs]
     answer: dict[str, Any] = {"model_name": model.name, "model_version": model.version}
@@ -62,6 +67,8 @@ def infer(model: Model, req: Request, limits: Limits, timing: Timing) -> Respons
     chunks: list[bytes] = []
     for name, value in zip(out_names, results):
         arr = value if isinstance(value, np.ndarray) else np.asarray(value, dtype=object)
+        if classify is not None and name in classify:
+            arr = _classes(model, name, arr, classify[name])
         entry: dict[str, Any] = {"name": name, "datatype": datatype_of(arr), "shape": list(arr.shape)}
         if name in binary_out:
             raw = _object_bytes(arr) if arr.dtype.kind == "O" else np.ascontiguousarray(arr).tobytes()
@@ -164,26 +171,56 @@ def _inputs(model: Model, obj: dict[str, Any], binary: memoryview | None, limits
     return feeds
 
 
-def _outputs(model: Model, obj: dict[str, Any]) -> tuple[list[str] | None, set[str]]:
+def _outputs(model: Model, obj: dict[str, Any]) -> tuple[list[str] | None, set[str], dict[str, int] | None]:
+    """The outputs asked for (None: all), those to answer in binary, and those asked as classes (count)."""
     params = obj.get("parameters")
     all_binary = isinstance(params, dict) and params.get("binary_data_output") is True
     wanted = obj.get("outputs")
     known = [t.name for t in model.outputs]
     if wanted is None:
-        return None, set(known) if all_binary else set()
+        return None, set(known) if all_binary else set(), None
     if not isinstance(wanted, list) or not wanted:
         raise BadRequest("'outputs' must be a non-empty list of {\"name\": ...} objects")
     names: list[str] = []
     binary: set[str] = set()
+    classify: dict[str, int] | None = None
     for index, item in enumerate(wanted):
         name = item.get("name") if isinstance(item, dict) else None
         if name not in known:
             raise BadRequest(f"outputs[{index}]: unknown output {describe(name)}; the model has {known}")
         names.append(name)
         item_params = item.get("parameters")
-        if all_binary or (isinstance(item_params, dict) and item_params.get("binary_data") is True):
+        if isinstance(item_params, dict):
+            if "classification" in item_params:
+                count = item_params["classification"]
+                if type(count) is not int or count < 1:
+                    raise BadRequest(f"outputs[{index}]: 'classification' must be a positive integer (how many "
+                                     f"classes to answer, highest first), got {describe(count)}")
+                spec = next(t for t in model.outputs if t.name == name)
+                if not classifiable(spec):
+                    raise BadRequest(f"outputs[{index}]: output {spec.describe()} has no class dimension (numeric, "
+                                     "classes along a last dimension that is not the batch); classification is "
+                                     "for outputs of scores such as [batch, classes]")
+                classify = classify or {}
+                classify[name] = count
+            if all_binary or item_params.get("binary_data") is True:
+                binary.add(name)
+        elif all_binary:
             binary.add(name)
-    return names, binary
+    return names, binary, classify
+
+
+def classifiable(spec: TensorInfo) -> bool:
+    """Whether Triton's classification applies to the output: numeric, with a last dimension of classes
+    (a rank-1 output with a dynamic dimension is a batch of values, not a vector of classes)."""
+    return spec.dtype is not None and bool(spec.shape) and not (len(spec.shape) == 1 and spec.shape[0] is None)
+
+
+def _classes(model: Model, name: str, arr: np.ndarray, count: int) -> np.ndarray:
+    from functions import classes  # only requests that ask for classes load it
+
+    spec = next(t for t in model.outputs if t.name == name)
+    return classes.top_k(arr, count, classes.labels_for(model, spec), f"output '{name}'")
 
 
 def _object_bytes(arr: np.ndarray) -> bytes:

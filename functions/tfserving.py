@@ -11,6 +11,12 @@ of tensors; the answer is `{"outputs": ...}` in the same manner. Datatypes come 
 from base64, then read as the UTF-8 text the model's string tensor takes.
 `signature_name` may be absent, "" or "serving_default" (the one signature served); others: 400.
 
+`:classify` takes TF Serving's Classify request, `{"examples": [{feature: value, ...}], "context": {...}}`
+(features keyed by input name; `context` holds features shared by every example and may not repeat
+in them) and answers its ClassificationResponse in REST form, `{"results": [[[label, score], ...], ...]}`:
+one list per example, every class in the model's order, labelled from the manifest
+(functions/classes.py, which picks the scores output). `:predict` answers stay as they were.
+
 Status and metadata are TF Serving's protos in their JSON form (`GetModelStatusResponse`,
 `GetModelMetadataResponse`; tests/unit/functions/test_tf_serving_protos.py parses them with
 tensorflow-serving-api): int64 fields as JSON strings, TF dtype names (DT_FLOAT, ...), shapes as
@@ -39,7 +45,8 @@ from functions.inference import Timing, jsonable, read_json, run
 from functions.model import Model, TensorInfo
 from functions.tensors import SCAN_BOOLEANS, Limits, check, check_shared_dimensions, describe, from_json, may_hold_booleans
 
-__all__ = ["status", "metadata", "predict", "version_number", "TF_DTYPES", "SIGNATURE"]
+__all__ = ["status", "metadata", "predict", "classify", "version_number", "TF_DTYPES", "SIGNATURE", "rows",
+           "columns"]
 
 SIGNATURE = "serving_default"
 # KServe v2 datatype -> TF's DataType enum name (tensorflow/core/framework/types.proto).
@@ -109,12 +116,7 @@ def metadata(model: Model) -> dict[str, Any]:
 
 def predict(model: Model, req: Request, limits: Limits, timing: Timing) -> Response:
     obj = read_json(req, "a predict request ({\"instances\": [...]} or {\"inputs\": ...})", limits.allow_nan)
-    signature = obj.get("signature_name")
-    if signature is not None and signature != "" and signature != SIGNATURE:
-        raise BadRequest(
-            f"Serving signature name: {describe(signature)} not found in signature def; this model serves "
-            f"'{SIGNATURE}' (omit signature_name or send '{SIGNATURE}')"
-        )
+    _check_signature(obj)
     has_rows, has_cols = "instances" in obj, "inputs" in obj
     if has_rows == has_cols:
         raise BadRequest(
@@ -151,6 +153,55 @@ def predict(model: Model, req: Request, limits: Limits, timing: Timing) -> Respo
     return json_response(200, {"predictions": predictions}, req.direct)
 
 
+def _check_signature(obj: dict[str, Any]) -> None:
+    signature = obj.get("signature_name")
+    if signature is not None and signature != "" and signature != SIGNATURE:
+        raise BadRequest(
+            f"Serving signature name: {describe(signature)} not found in signature def; this model serves "
+            f"'{SIGNATURE}' (omit signature_name or send '{SIGNATURE}')"
+        )
+
+
+def classify(model: Model, req: Request, limits: Limits, timing: Timing) -> Response:
+    """TF Serving's `:classify`: examples in, [label, score] per class per example out (module docstring)."""
+    from functions import classes  # only classify requests load it
+
+    obj = read_json(req, "a classify request ({\"examples\": [{...}, ...]})", limits.allow_nan)
+    _check_signature(obj)
+    unknown = set(obj) - {"signature_name", "context", "examples"}
+    if unknown:
+        raise BadRequest(f"unknown key {describe(sorted(unknown)[0])} in a classify request; it takes "
+                         "'examples', 'context' and 'signature_name'")
+    examples, context = obj.get("examples"), obj.get("context", {})
+    if not isinstance(examples, list) or not examples:
+        raise BadRequest("'examples' must be a non-empty list of objects keyed by feature (input) name: "
+                         f"{_names(model)}")
+    if not isinstance(context, dict):
+        raise BadRequest(f"'context' must be an object of features shared by every example, got {describe(context)}")
+    scores = classes.scores_output(model)  # before the model runs: a model without scores is refused at once
+    instances: list[Any] = []
+    for index, example in enumerate(examples):
+        if not isinstance(example, dict):
+            raise BadRequest(f"examples[{index}] must be an object keyed by feature (input) name: {_names(model)}")
+        shared = set(example) & set(context)
+        if shared:
+            raise BadRequest(f"examples[{index}]: feature {describe(sorted(shared)[0])} is also in 'context'; "
+                             "a feature appears in one of them only")
+        instances.append({**context, **example} if context else example)
+    scan = SCAN_BOOLEANS.set(req.direct or may_hold_booleans(req.body))
+    try:
+        feeds = _rows(model, instances, named=True, key="examples")
+    finally:
+        SCAN_BOOLEANS.reset(scan)
+    feeds = {name: check(model.input(name), arr, None, limits, f"input '{name}'") for name, arr in feeds.items()}  # type: ignore[arg-type]
+    check_shared_dimensions(model.inputs, feeds)
+    result = run(model, feeds, [scores.name], timing)[0]
+    _check_rows(scores.name, result, len(instances))
+    labels = classes.labels_for(model, scores) or [""] * int(result.shape[1])
+    results = [[[label, float(score)] for label, score in zip(labels, row)] for row in result.tolist()]
+    return json_response(200, {"results": results}, req.direct)
+
+
 def _check_rows(name: str, result: Any, rows: int) -> None:
     """400 unless the output has one row per instance, as TF Serving's row format requires."""
     if isinstance(result, np.ndarray):
@@ -170,24 +221,34 @@ def _is_b64(value: Any) -> bool:
     return type(value) is dict and len(value) == 1 and "b64" in value
 
 
-def _rows(model: Model, instances: Any) -> dict[str, np.ndarray]:
+def rows(model: Model, instances: Any) -> dict[str, np.ndarray]:
+    """TF's row format as feeds: one entry per example, a value for a one-input model or an object by name."""
+    return _rows(model, instances)
+
+
+def columns(model: Model, inputs: Any) -> dict[str, np.ndarray]:
+    """TF's columnar format as feeds: the tensor of a one-input model, or an object of tensors by name."""
+    return _columns(model, inputs)
+
+
+def _rows(model: Model, instances: Any, named: bool = False, key: str = "instances") -> dict[str, np.ndarray]:
     if not isinstance(instances, list):
-        raise BadRequest("'instances' must be a list with one entry per example")
+        raise BadRequest(f"'{key}' must be a list with one entry per example")
     if not instances:
-        raise BadRequest("'instances' is empty; send at least one example")
+        raise BadRequest(f"'{key}' is empty; send at least one example")
     specs = model.inputs
-    if len(specs) == 1 and (not isinstance(instances[0], dict) or _is_b64(instances[0])):
+    if not named and len(specs) == 1 and (not isinstance(instances[0], dict) or _is_b64(instances[0])):
         return {specs[0].name: _from_json(specs[0], instances, "")}
     columns: dict[str, list[Any]] = {t.name: [] for t in specs}
     for index, instance in enumerate(instances):
         if not isinstance(instance, dict):
-            raise BadRequest(f"instances[{index}] must be an object keyed by input name: {_names(model)}")
+            raise BadRequest(f"{key}[{index}] must be an object keyed by input name: {_names(model)}")
         unknown = set(instance) - set(columns)
         if unknown:
-            raise BadRequest(f"instances[{index}]: unknown input {describe(sorted(unknown)[0])}; the model takes {_names(model)}")
+            raise BadRequest(f"{key}[{index}]: unknown input {describe(sorted(unknown)[0])}; the model takes {_names(model)}")
         for name, column in columns.items():
             if name not in instance:
-                raise BadRequest(f"instances[{index}]: missing input '{name}'")
+                raise BadRequest(f"{key}[{index}]: missing input '{name}'")
             column.append(instance[name])
     return {t.name: _from_json(t, columns[t.name], "") for t in specs}
 

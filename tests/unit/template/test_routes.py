@@ -54,6 +54,6 @@ def test_handler_answers_every_api_route(service: Service, route: Any) -> None:
     assert response["statusCode"] == 200, (path, response.get("body"))
 
 
-def test_predict_is_the_only_verb_served_on_the_name_route(service: Service) -> None:
-    response = service.handler(_event("POST", "/v1/models/iris:classify", BODIES["TfPredict"]), Context())
+def test_predict_and_classify_are_the_only_verbs_served_on_the_name_route(service: Service) -> None:
+    response = service.handler(_event("POST", "/v1/models/iris:regress", BODIES["TfPredict"]), Context())
     assert response["statusCode"] == 404
