@@ -50,16 +50,18 @@ thread starts on the first armed run).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any, Callable
 
-from functions import kserve, tfserving
+from aws_lambda_powertools.logging import Logger
+
+from functions import kserve, openapi, tfserving
 from functions.drift import Drift
 from functions.errors import GatewayTimeout, HTTPError, MethodNotAllowed, ModelUnavailable, NotFound
 from functions.http import Request, Response, error_response, json_response, parse_event
 from functions.inference import Timing
-from functions.logs import DEBUG, Logger
 from functions.metrics import RequestMetrics
 from functions.model import Model, ModelLoadError, load_model
 from functions.tensors import Limits
@@ -118,7 +120,7 @@ class Service:
         # None when the manifest has none or DRIFT_EVERY_N=0.
         self.drift = Drift.for_model(self.model, self.metrics.documents, warn=_warn) if self.model else None
         self._openapi: dict[str, Any] | None = None
-        self._debug = logger.isEnabledFor(DEBUG)
+        self._debug = logger.isEnabledFor(logging.DEBUG)
         self._static: dict[str, tuple[str, Route]] = {
             "/v2/health/live": ("GET", lambda req, t: json_response(200, {"live": True}, req.direct)),
             "/v2/health/ready": ("GET", self._ready),
@@ -138,8 +140,6 @@ class Service:
 
     def openapi(self) -> dict[str, Any]:
         if self._openapi is None:
-            from functions import openapi  # only GET /openapi.json needs it: not at cold start
-
             self._openapi = openapi.document(self.need_model(), self.limits)  # the caps this service enforces
         return self._openapi
 
@@ -191,22 +191,6 @@ class Service:
                                f"version is {number} (content hash {model.version!r})")
         return model
 
-    def _torchserve(self, path: str) -> tuple[str, Route]:
-        """TorchServe's /ping, /predictions/{model}[/{version}], /models/{model}[/{version}] (functions/torchserve.py)."""
-        from functions import torchserve  # only TorchServe routes load it
-
-        if path == "/ping":
-            return "GET", lambda req, t: torchserve.ping(self.error if self.model is None else None, req.direct)
-        kind, _, rest = path[1:].partition("/")
-        parts = rest.split("/")
-        if len(parts) > 2 or not parts[0]:
-            raise NotFound(f"no route {path!r}; TorchServe's are /{kind}/{{model}} and /{kind}/{{model}}/{{version}}")
-        name, version = parts[0], (parts[1] if len(parts) == 2 else None)
-        if kind == "models":
-            return "GET", lambda req, t: json_response(200, torchserve.describe(self._model(name, version)), req.direct)
-        limits = self.limits
-        return "POST", lambda req, t: torchserve.predict(self._model(name, version), req, limits, t)
-
     def route(self, req: Request) -> Route:
         if req.direct:
             model = self.need_model()
@@ -221,8 +205,6 @@ class Service:
             method, route = self._v2(path[len("/v2/models/") :])
         elif path.startswith("/v1/models/"):
             method, route = self._v1(path[len("/v1/models/") :])
-        elif path == "/ping" or path.startswith(("/predictions/", "/models/")):
-            method, route = self._torchserve(path)
         else:
             raise NotFound(f"no route {req.path!r}; see GET /openapi.json for what this endpoint serves")
         if req.method != method:
