@@ -191,6 +191,22 @@ class Service:
                                f"version is {number} (content hash {model.version!r})")
         return model
 
+    def _torchserve(self, path: str) -> tuple[str, Route]:
+        """TorchServe's /ping, /predictions/{model}[/{version}], /models/{model}[/{version}] (functions/torchserve.py)."""
+        from functions import torchserve  # only TorchServe routes load it
+
+        if path == "/ping":
+            return "GET", lambda req, t: torchserve.ping(self.error if self.model is None else None, req.direct)
+        kind, _, rest = path[1:].partition("/")
+        parts = rest.split("/")
+        if len(parts) > 2 or not parts[0]:
+            raise NotFound(f"no route {path!r}; TorchServe's are /{kind}/{{model}} and /{kind}/{{model}}/{{version}}")
+        name, version = parts[0], (parts[1] if len(parts) == 2 else None)
+        if kind == "models":
+            return "GET", lambda req, t: json_response(200, torchserve.describe(self._model(name, version)), req.direct)
+        limits = self.limits
+        return "POST", lambda req, t: torchserve.predict(self._model(name, version), req, limits, t)
+
     def route(self, req: Request) -> Route:
         if req.direct:
             model = self.need_model()
@@ -205,6 +221,8 @@ class Service:
             method, route = self._v2(path[len("/v2/models/") :])
         elif path.startswith("/v1/models/"):
             method, route = self._v1(path[len("/v1/models/") :])
+        elif path == "/ping" or path.startswith(("/predictions/", "/models/")):
+            method, route = self._torchserve(path)
         else:
             raise NotFound(f"no route {req.path!r}; see GET /openapi.json for what this endpoint serves")
         if req.method != method:
