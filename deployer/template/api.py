@@ -10,7 +10,8 @@ end"), and a literal `iris:predict` part ties the API to the model's name and de
 being accepted in resource paths. But `iris:predict` is one path segment, the same segment as
 `{name}`: so the route is `POST /v1/models/{name}`, `name` captures `iris:predict`, and the
 handler (functions/app.py `_v1`) splits the verb off at the colon and answers 404 for verbs it
-does not serve. Same for `/v1/models/{name}/versions/{version}` (`3:predict`). No `{proxy+}`
+does not serve (`:predict` and `:classify` are served). Same for `/v1/models/{name}/versions/{version}`
+(`3:predict`). TorchServe's routes (`/ping`, `/predictions/...`, `/models/...`) are plain. No `{proxy+}`
 catch-all is needed, so unknown paths are refused by API Gateway itself, before any invocation.
 
 Auth. `iam` (default): `AWS_IAM` on every method, with `InvokeRole: NONE`: SAM's default for
@@ -54,6 +55,11 @@ ROUTES: tuple[Route, ...] = (
     Route("TfVersionStatus", "GET", "/v1/models/{name}/versions/{version}"),
     Route("TfVersionPredict", "POST", "/v1/models/{name}/versions/{version}"),  # .../versions/3:predict
     Route("TfVersionMetadata", "GET", "/v1/models/{name}/versions/{version}/metadata"),
+    Route("TsPing", "GET", "/ping"),  # TorchServe's inference and management APIs (functions/torchserve.py)
+    Route("TsPredict", "POST", "/predictions/{name}"),
+    Route("TsVersionPredict", "POST", "/predictions/{name}/{version}"),
+    Route("TsDescribe", "GET", "/models/{name}"),
+    Route("TsVersionDescribe", "GET", "/models/{name}/{version}"),
     Route("OpenApi", "GET", "/openapi.json"),
 )
 
@@ -66,7 +72,7 @@ def api_resource(config: DeployConfig) -> dict[str, Any]:
     api = config.api
     properties: dict[str, Any] = {
         "Name": sub("${AWS::StackName}"),
-        "Description": f"KServe v2 and TF Serving REST endpoint of the model {config.name}",
+        "Description": f"KServe v2, TF Serving and TorchServe REST endpoint of the model {config.name}",
         "StageName": api.stage,
         # 3.x: SAM then creates only the named stage (with 2.0 it adds a stray "Stage" stage).
         "OpenApiVersion": "3.0.1",

@@ -15,6 +15,7 @@ ROW = [5.1, 3.5, 1.4, 0.2]
 BODIES = {
     "Infer": {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "data": ROW}]},
     "TfPredict": {"instances": [ROW]},
+    "TsPredict": ROW,
 }
 # What a client calls for each POST route whose last path part carries the TF Serving verb.
 VERB_SUFFIX = {"TfPredict": ":predict", "TfVersionPredict": ":predict"}
