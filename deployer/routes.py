@@ -33,6 +33,10 @@ def routes(name: str) -> dict[str, str]:
         "metadata": f"GET /v2/models/{name}",
         "infer": f"POST /v2/models/{name}/infer",
         "predict": f"POST /v1/models/{name}:predict",
+        "classify": f"POST /v1/models/{name}:classify",
+        "torchserve": f"POST /predictions/{name}",
+        "describe": f"GET /models/{name}",
+        "ping": "GET /ping",
         "ready": "GET /v2/health/ready",
         "openapi": "GET /openapi.json",
     }
