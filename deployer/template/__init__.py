@@ -1,6 +1,8 @@
 """The SAM template of a model: generated from the artifact and the config, checked offline.
 
     generate(manifest, config)          → the template as a dict (pure, deterministic)
+    local_image_tag / local_build_context / build_metadata → `build`'s tag and context by architecture,
+                                          and the function's Metadata that sends `sam build` there
     dump_yaml(template)                 → its YAML text (stable key order, long-form intrinsics)
     write_template(model_dir, out, cfg) → writes it, translates and lints it → TemplateReport
     translate(template)                 → the CloudFormation translation (aws-sam-translator, offline)
@@ -16,13 +18,14 @@ aws-sam-translator and cfn-lint are imported only inside `translate` and `lint`.
 from __future__ import annotations
 
 from deployer.template.checks import IGNORED_RULES, Finding, check, lint, translate
-from deployer.template.generate import function_environment, generate, local_image_tag
+from deployer.template.generate import build_metadata, function_environment, generate, local_build_context, local_image_tag
 from deployer.template.report import TemplateReport, load_model_manifest, render, write_template
 from deployer.template.yaml_io import dump_yaml, load_yaml
 
 __all__ = [
     "Finding",
     "IGNORED_RULES",
+    "build_metadata",
     "TemplateReport",
     "check",
     "dump_yaml",
@@ -31,6 +34,7 @@ __all__ = [
     "lint",
     "load_model_manifest",
     "load_yaml",
+    "local_build_context",
     "local_image_tag",
     "render",
     "translate",

@@ -6,7 +6,16 @@ writer keeps it), so the repository's template.yaml can be compared byte for byt
 What is in it, and why it is that way:
 - One `AWS::Serverless::Function`, `PackageType: Image`, image from the `ImageUri` parameter
   (the deployer passes the pushed ECR URI; the default is the local tag, for `sam local`). No
-  `Handler`: the image's CMD is `functions.app.handler`. `FunctionName` is the stack name, so
+  `Handler`: the image's CMD is `functions.app.handler`.
+- Local names are by architecture: `local_image_tag` is `<repository>:<model version>-<arch>`
+  and `local_build_context` is `build/<name>-<arch>`, so an arm64 and an x86_64 build of one
+  model live side by side and the template names the pair of its own `Architectures`. Both are
+  pure functions of the manifest's version, the config and the architecture.
+- `build_metadata` is the function's `Metadata` for `sam build` (DockerContext, Dockerfile,
+  DockerTag, DockerImage): the build context `python -m deployer build` writes (its Dockerfile
+  only COPYs wheels and files prepared on the host: no pip, no network in the build), tagged as
+  `build` tags it. `sam build` → `sam local invoke` then runs that image. The template written
+  for `sam` carries it (report.py); the translation deployed by push does not need it. `FunctionName` is the stack name, so
   the log group, alarms and roles can name it without a `Ref` (see names.py).
 - `AutoPublishAlias: live` with `AutoPublishAliasAllProperties`: a new version is published
   when any property changes, not only the image; otherwise a memory or environment change
@@ -20,7 +29,9 @@ What is in it, and why it is that way:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from deployer.config import DeployConfig
@@ -48,15 +59,41 @@ from deployer.template.names import (
 )
 from functions.manifest import MODEL_PATH_VARIABLE, Manifest, ManifestError, validate_manifest
 
-__all__ = ["generate", "local_image_tag", "function_environment"]
+__all__ = ["generate", "local_image_tag", "local_build_context", "build_metadata", "function_environment"]
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+BUILD_ROOT = Path("build")  # relative to the working folder, as the CLI's other defaults
+DOCKERFILE = "Dockerfile"  # deployer.image.context writes it at the top of the build context
 
 
-def local_image_tag(manifest: Mapping[str, Any], config: DeployConfig) -> str:
-    """`<repository>:<model version>`: the `ImageUri` default, i.e. the tag of a local build."""
+def local_image_tag(manifest: Mapping[str, Any], config: DeployConfig, arch: str | None = None) -> str:
+    """`<repository>:<model version>-<arch>`: the `ImageUri` default, i.e. the tag of a local build
+    for `arch` (default: the config's architecture)."""
     resolved = config.for_model(str(manifest["name"]))
-    return f"{resolved.image.repository}:{manifest['version']}"
+    return f"{resolved.image.repository}:{manifest['version']}-{arch or resolved.architecture}"
+
+
+def local_build_context(manifest: Mapping[str, Any], config: DeployConfig, arch: str | None = None) -> Path:
+    """`build/<name>-<arch>`, relative to the working folder: where `build` writes the build context
+    by default, and where the template's `Metadata` sends `sam build`."""
+    resolved = config.for_model(str(manifest["name"]))
+    return BUILD_ROOT / f"{resolved.name}-{arch or resolved.architecture}"
+
+
+def build_metadata(
+    manifest: Mapping[str, Any], config: DeployConfig, *, template_dir: Path | None = None, context: Path | None = None
+) -> dict[str, str]:
+    """The function's `Metadata` for `sam build`: the build context (`context`, default
+    `local_build_context`) and the repository:tag `build` uses. `sam build` resolves DockerContext
+    from the template's folder (`template_dir`, default the working folder): the path is relative
+    to it when both are in the working folder (a project that can move as a whole), else absolute."""
+    folder = context if context is not None else local_build_context(manifest, config)
+    if template_dir is not None or folder.is_absolute():
+        here, target, start = Path.cwd(), Path(folder).absolute(), Path(template_dir or ".").absolute()
+        inside = target.is_relative_to(here) and start.is_relative_to(here)
+        folder = Path(os.path.relpath(target, start)) if inside else target
+    repository, _, tag = local_image_tag(manifest, config).rpartition(":")
+    return {"DockerContext": folder.as_posix(), "Dockerfile": DOCKERFILE, "DockerTag": tag, "DockerImage": repository}
 
 
 def function_environment(config: DeployConfig) -> dict[str, str]:

@@ -4,10 +4,18 @@ What `python -m deployer template DIR --out template.yaml` calls. The file is wr
 (atomically: a reader never sees half a template), then checked; a template with findings is
 kept so it can be read, and the report says what is wrong (`ok` is False). The CLI prints
 `summary()` and exits non-zero when not `ok`.
+
+`sam build` → `sam local invoke` / `start-api` with the written file. The function's `Metadata`
+points `sam build` at the build context `python -m deployer build` writes (build/<name>-<arch>
+by default; generate.py), so `sam build` rebuilds exactly that image, offline: the context
+carries the wheels and files, the Dockerfile only COPYs them. `template` does not write the
+context (that takes the base image, pip and Docker: it is `build`'s job); when the context is
+missing or was built for another model version, the report warns with the command that makes it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -19,6 +27,7 @@ from deployer.config import DeployConfig, config_warnings
 from deployer.errors import ModelError
 from deployer.template.checks import DEFAULT_REGION, IGNORED_RULES, Finding
 from deployer.template.checks import check as check_template
+from deployer.template.generate import build_metadata as default_build_metadata
 from deployer.template.generate import generate
 from deployer.template.yaml_io import dump_yaml
 from functions.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, ManifestError, load_manifest
@@ -85,8 +94,10 @@ def load_model_manifest(model_dir: Path) -> Manifest:
 
 
 def render(manifest: Manifest, config: DeployConfig, *, build_metadata: Mapping[str, Any] | None = None) -> str:
-    """The template's YAML text: what `write_template` writes."""
-    return dump_yaml(generate(manifest, config, build_metadata=build_metadata))
+    """The template's YAML text: what `write_template` writes for a template in the working folder
+    (`build_metadata` default: generate.build_metadata, the context `build` writes)."""
+    metadata = build_metadata if build_metadata is not None else default_build_metadata(manifest, config)
+    return dump_yaml(generate(manifest, config, build_metadata=metadata))
 
 
 def write_template(
@@ -99,10 +110,13 @@ def write_template(
 ) -> TemplateReport:
     """Generate the SAM template of the model in `model_dir`, write it to `out`, check it offline.
 
-    `check=False` skips translation and lint (seconds); `build_metadata` is passed to `generate`.
+    `check=False` skips translation and lint (seconds); `build_metadata` is passed to `generate`
+    (default: the build context `build` writes, relative to the template's folder).
     """
     manifest = load_model_manifest(Path(model_dir))
-    template = generate(manifest, config, build_metadata=build_metadata)
+    metadata = dict(build_metadata) if build_metadata is not None else default_build_metadata(
+        manifest, config, template_dir=Path(out).parent)  # fmt: skip
+    template = generate(manifest, config, build_metadata=metadata)
     _write_atomic(Path(out), dump_yaml(template))
     resolved = config.for_model(manifest["name"])
     region = resolved.region or DEFAULT_REGION
@@ -121,9 +135,28 @@ def write_template(
         resources={key: value["Type"] for key, value in template["Resources"].items()},
         translated=counts,
         findings=tuple(findings),
-        warnings=tuple(config_warnings(resolved)),
+        warnings=tuple(config_warnings(resolved)) + _context_warnings(Path(model_dir), Path(out), manifest, resolved, metadata),
         checked=check,
     )
+
+
+def _context_warnings(model_dir: Path, out: Path, manifest: Manifest, config: DeployConfig,
+                      metadata: Mapping[str, Any]) -> tuple[str, ...]:  # fmt: skip
+    """What `sam build` would miss: the build context the Metadata names, made for this model and architecture."""
+    context = Path(os.path.normpath(out.parent / str(metadata.get("DockerContext", "."))))
+    fix = (f"run `python -m deployer build {model_dir} --arch {config.architecture} --out {context} --base-image TAG` "
+           f"before `sam build` (TAG: a base image in your Docker; without the option, the config's image.base)")  # fmt: skip
+    if not (context / str(metadata.get("Dockerfile", "Dockerfile"))).is_file():
+        return (f"no build context in {context} yet: `sam build` builds the image from it; {fix}",)
+    try:
+        built = json.loads((context / "build.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ()
+    made = (str(built.get("version")), str(built.get("architecture")))
+    if made != (manifest["version"], config.architecture):
+        return (f"the build context in {context} holds model version {made[0]} for {made[1]}, not {manifest['version']} "
+                f"for {config.architecture}: `sam build` would build that; {fix}",)  # fmt: skip
+    return ()
 
 
 def _write_atomic(path: Path, text: str) -> None:

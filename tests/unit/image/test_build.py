@@ -79,7 +79,11 @@ class FakeDocker:
             previous["RepoTags"] = []
             self.images[previous["Id"]] = previous
         ours = [f"sha256:{number}{role}".ljust(71, "0") for role in ("d", "m", "c")]
-        self.images[tag] = {"Id": f"sha256:image{number}", "RepoTags": [tag], "Architecture": "amd64",
+        text = dockerfile.read_text()
+        labels = dict(re.findall(r'([\w.-]+)="([^"]*)"', text[text.index("LABEL "):]))
+        arch = labels.get("onnx-lambda.architecture", "x86_64")
+        self.images[tag] = {"Id": f"sha256:image{number}", "RepoTags": [tag], "Config": {"Labels": labels},
+                            "Architecture": {"x86_64": "amd64"}.get(arch, arch),
                             "RootFS": {"Layers": BASE_LAYERS + ours}, "Size": 1000}  # fmt: skip
         return f"sha256:image{number}"
 
@@ -147,7 +151,7 @@ def test_stages_layers_and_summary(model_dir: Path, tmp_path: Path) -> None:
     docker = FakeDocker()
     messages: list[str] = []
     result = run_build(model_dir, tmp_path, docker, progress=messages.append)
-    assert result.image == "iris:684fa80f73a6"  # deployer.template.local_image_tag: the ImageUri default
+    assert result.image == "iris:684fa80f73a6-x86_64"  # deployer.template.local_image_tag: the ImageUri default
     assert [layer.role for layer in result.layers] == ["base", "base", "dependencies", "model", "code"]
     assert [layer.size_bytes for layer in result.layers] == [90, 10, 700, 7, 70]
     assert result.layers[1].holds.startswith(f"base image {BASE}: RUN set -eu; python3 -m venv")
@@ -170,7 +174,7 @@ def test_stages_layers_and_summary(model_dir: Path, tmp_path: Path) -> None:
     assert {"image", "layers", "layer_details", "size_bytes", "requirements", "seconds", "notes"} <= set(summary)
     assert json.loads((tmp_path / "ctx" / "build.json").read_text())["image"] == result.image
     assert result.sam_metadata(tmp_path) == {
-        "DockerContext": "ctx", "Dockerfile": "Dockerfile", "DockerTag": "684fa80f73a6", "DockerImage": "iris",
+        "DockerContext": "ctx", "Dockerfile": "Dockerfile", "DockerTag": "684fa80f73a6-x86_64", "DockerImage": "iris",
     }  # fmt: skip
 
 
@@ -186,13 +190,52 @@ def test_a_second_build_uses_the_host_cache_and_removes_the_image_it_replaced(mo
     assert layers[0] == layers[1]
 
 
+def test_same_inputs_are_not_built_again_and_a_change_is(model_dir: Path, tmp_path: Path) -> None:
+    """The image at the tag records its inputs (a label); a build with the same inputs reuses it."""
+    docker = FakeDocker()
+    first = run_build(model_dir, tmp_path, docker)
+    again = run_build(model_dir, tmp_path, docker)
+    assert len(docker.builds) == 1 and again.image_id == first.image_id and again.digests == first.digests
+    assert any("docker build skipped" in note for note in again.notes)
+    assert (tmp_path / "ctx" / "Dockerfile").read_text() == docker.builds[0]["dockerfile"]  # context written again
+    other = FakeDocker(base_ref="onnx-lambda/standin-python:3.13-other")
+    docker.images["onnx-lambda/standin-python:3.13-other"] = {**other.images["onnx-lambda/standin-python:3.13-other"],
+                                                              "Id": "sha256:otherbase"}  # fmt: skip
+    rebuilt = run_build(model_dir, tmp_path, docker, base_image="onnx-lambda/standin-python:3.13-other")
+    assert len(docker.builds) == 2 and rebuilt.image_id != first.image_id
+    assert "FROM onnx-lambda/standin-python:3.13-other" in docker.builds[1]["dockerfile"]
+
+
+def test_each_architecture_has_its_own_tag_and_context(model_dir: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from deployer.image.build import built_base
+    from deployer.template import load_model_manifest
+
+    monkeypatch.chdir(tmp_path)
+    docker = FakeDocker()
+    docker.images["arm-base"] = {**FakeDocker(base_arch="arm64").images[BASE], "RepoTags": ["arm-base"]}
+    pip, cache = FakePip(), tmp_path / "cache"
+    x86 = build(model_dir, base_image=BASE, docker=docker, pip=pip, cache_dir=cache)
+    arm = build(model_dir, arch="arm64", base_image="arm-base", docker=docker, pip=pip, cache_dir=cache)
+    assert (x86.image, arm.image) == ("iris:684fa80f73a6-x86_64", "iris:684fa80f73a6-arm64")
+    assert (x86.context, arm.context) == (tmp_path / "build" / "iris-x86_64", tmp_path / "build" / "iris-arm64")
+    assert docker.images[x86.image]["Id"] == x86.image_id and not docker.removed  # the arm64 build replaced nothing
+    manifest = load_model_manifest(model_dir)
+    assert built_base(docker, x86.image, manifest, "x86_64") == BASE
+    assert built_base(docker, arm.image, manifest, "arm64") == "arm-base"
+    assert built_base(docker, arm.image, manifest, "x86_64") is None  # an arm64 image is not the x86_64 one
+    assert built_base(docker, "iris:0-x86_64", manifest, "x86_64") is None
+    other = {**manifest, "model": {**manifest["model"], "sha256": "0" * 64}}
+    assert built_base(docker, x86.image, other, "x86_64") is None  # made from another model
+
+
 def test_config_supplies_base_digest_architecture_and_repository(model_dir: Path, tmp_path: Path) -> None:
     ref = "public.ecr.aws/lambda/python:3.12"
     digest = "sha256:" + "e" * 64
     docker = FakeDocker(base_ref=f"{ref}@{digest}", labels={})
     config = DeployConfig(image=ImageConfig(base=ref, digest=digest, repository="team/iris"))
     result = build(model_dir, config=config, out_dir=tmp_path / "ctx", docker=docker, pip=FakePip(), cache_dir=tmp_path / "c")
-    assert result.image == "team/iris:684fa80f73a6"
+    assert result.image == "team/iris:684fa80f73a6-x86_64"
     assert result.base_image == f"{ref}@{digest}"
     assert docker.builds[0]["dockerfile"].splitlines()[3] == f"FROM {ref}@{digest}"
     assert result.python == "3.13"  # no label: python3 -V in the image (the fake answers 3.13)

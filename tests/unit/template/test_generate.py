@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,7 +60,7 @@ def test_iris_function(iris: Case) -> None:
     assert iris.template["Parameters"]["ImageUri"] == {
         "Type": "String",
         "Description": "The function's container image (an ECR URI when deployed)",
-        "Default": f"iris:{iris_manifest()['version']}",
+        "Default": f"iris:{iris_manifest()['version']}-x86_64",  # the tag `build` gives an x86_64 image
     }
 
 
@@ -73,7 +74,7 @@ def test_churn_function_follows_its_config(churn: Case) -> None:
     env = fn["Environment"]["Variables"]
     assert (env["MODEL_THREADS"], env["MAX_BATCH_SIZE"], env["POWERTOOLS_LOG_LEVEL"]) == ("2", "64", "DEBUG")
     assert (env["POWERTOOLS_SERVICE_NAME"], env["POWERTOOLS_METRICS_NAMESPACE"]) == ("churn_v2.small", "Team/Models")
-    assert churn.template["Parameters"]["ImageUri"]["Default"] == "churn-v2-small:0123456789ab"
+    assert churn.template["Parameters"]["ImageUri"]["Default"] == "churn-v2-small:0123456789ab-arm64"
     assert churn.resources["ModelFunctionLogGroup"]["Properties"]["RetentionInDays"] == 90
 
 
@@ -240,3 +241,19 @@ def test_build_metadata_goes_on_the_function() -> None:
     template = generate(iris_manifest(), DeployConfig(), build_metadata=metadata)
     assert template["Resources"]["ModelFunction"]["Metadata"] == metadata
     assert "Metadata" not in generate(iris_manifest(), DeployConfig())["Resources"]["ModelFunction"]
+
+
+def test_local_names_are_by_architecture_and_the_metadata_names_builds() -> None:
+    """`build`'s tag and context, and the `sam build` Metadata: one pair per architecture, pure."""
+    from deployer.template import build_metadata, local_build_context, local_image_tag
+
+    manifest, version = iris_manifest(), iris_manifest()["version"]
+    arm = DeployConfig(architecture="arm64")
+    assert local_image_tag(manifest, DeployConfig()) == f"iris:{version}-x86_64"
+    assert local_image_tag(manifest, arm) == local_image_tag(manifest, DeployConfig(), "arm64") == f"iris:{version}-arm64"
+    assert local_build_context(manifest, arm) == Path("build/iris-arm64")
+    assert build_metadata(manifest, arm) == {"DockerContext": "build/iris-arm64", "Dockerfile": "Dockerfile",
+                                             "DockerTag": f"{version}-arm64", "DockerImage": "iris"}  # fmt: skip
+    # relative to the template's folder: sam build resolves DockerContext from there
+    assert build_metadata(manifest, arm, template_dir=Path("build"))["DockerContext"] == "iris-arm64"
+    assert build_metadata(manifest, arm, template_dir=Path("out/t"))["DockerContext"] == "../../build/iris-arm64"

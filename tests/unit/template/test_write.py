@@ -14,7 +14,7 @@ import pytest
 
 from deployer.config import DeployConfig
 from deployer.errors import ModelError
-from deployer.template import TemplateReport, dump_yaml, generate, load_yaml, render, write_template
+from deployer.template import TemplateReport, build_metadata, dump_yaml, generate, load_yaml, render, write_template
 from tests.unit.template.conftest import CHURN_CONFIG, EXAMPLE, ROOT, Case, churn_manifest, iris_manifest
 
 SAM = Path(sys.executable).with_name("sam")
@@ -38,7 +38,10 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, offline: None) -> dict[str
 
 def test_write_template_for_a_new_model(outputs: dict[str, tuple[Path, TemplateReport]]) -> None:
     out, report = outputs["churn"]
-    assert out.read_text() == render(churn_manifest(), DeployConfig.model_validate(CHURN_CONFIG))
+    config = DeployConfig.model_validate(CHURN_CONFIG)
+    metadata = build_metadata(churn_manifest(), config, template_dir=out.parent)
+    assert metadata["DockerContext"] == str(Path.cwd() / "build" / "churn_v2.small-arm64")  # out is outside the cwd
+    assert out.read_text() == render(churn_manifest(), config, build_metadata=metadata)
     assert report.ok and report.checked and report.findings == ()
     summary = report.summary()
     json.dumps(summary)  # JSON-ready
@@ -46,6 +49,8 @@ def test_write_template_for_a_new_model(outputs: dict[str, tuple[Path, TemplateR
     assert (summary["stack_name"], summary["region"]) == ("onnx-churn-v2-small", "eu-west-1")
     assert summary["errors"] == 0 and summary["findings"] == []
     assert any("29 s" in warning for warning in summary["warnings"])  # timeout_s = 60
+    assert any("no build context in" in warning and "python -m deployer build" in warning and "--arch arm64" in warning
+               for warning in summary["warnings"])  # fmt: skip
     assert summary["resources"] == len(report.resources) == 11  # with the golden-set hook, its role, the drift alarm
     types = summary["translated_types"]
     for kind in ("AWS::Lambda::Function", "AWS::Lambda::Alias", "AWS::CodeDeploy::DeploymentGroup",
@@ -57,10 +62,34 @@ def test_write_template_for_a_new_model(outputs: dict[str, tuple[Path, TemplateR
 
 def test_write_template_of_the_bundled_example(outputs: dict[str, tuple[Path, TemplateReport]]) -> None:
     out, report = outputs["iris"]
-    assert out.read_text() == render(iris_manifest(), DeployConfig())
+    metadata = build_metadata(iris_manifest(), DeployConfig(), template_dir=out.parent)
+    assert out.read_text() == render(iris_manifest(), DeployConfig(), build_metadata=metadata)
     assert not report.checked and report.translated == {} and report.ok
     assert (report.model, report.version, report.stack_name) == ("iris", iris_manifest()["version"], "onnx-iris")
-    assert report.warnings == ()
+    assert [w.split(":")[0] for w in report.warnings] == [f"no build context in {Path.cwd() / 'build' / 'iris-x86_64'} yet"]
+
+
+def test_the_metadata_names_the_context_build_writes_and_says_when_it_is_missing_or_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A template in the project folder sends `sam build` to build/<name>-<arch>, relative; the
+    report warns when no build made it yet, or when it holds another model version."""
+    monkeypatch.chdir(tmp_path)
+    write = lambda: write_template(EXAMPLE, Path("template.yaml"), DeployConfig(), check=False)  # noqa: E731
+    report = write()
+    metadata = load_yaml(Path("template.yaml").read_text())["Resources"]["ModelFunction"]["Metadata"]
+    version = iris_manifest()["version"]
+    assert metadata == {"DockerContext": "build/iris-x86_64", "Dockerfile": "Dockerfile",
+                        "DockerTag": f"{version}-x86_64", "DockerImage": "iris"}  # fmt: skip
+    assert Path("template.yaml").read_text() == render(iris_manifest(), DeployConfig())
+    assert len(report.warnings) == 1 and "no build context in build/iris-x86_64 yet" in report.warnings[0]
+    context = tmp_path / "build" / "iris-x86_64"
+    context.mkdir(parents=True)
+    (context / "Dockerfile").write_text("FROM x\n")
+    (context / "build.json").write_text(json.dumps({"version": "000000000000", "architecture": "x86_64"}))
+    assert "holds model version 000000000000 for x86_64" in write().warnings[0]
+    (context / "build.json").write_text(json.dumps({"version": version, "architecture": "x86_64"}))
+    assert write().warnings == ()
 
 
 def test_model_folder_errors(tmp_path: Path) -> None:
