@@ -8,9 +8,12 @@ on stdout (errors too: `{"error": ...}`), and progress goes to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -19,9 +22,12 @@ from rich.console import Console
 from rich.table import Table
 
 from deployer import __version__
+from deployer._clikit import App, native_noise_filtered, progress
 from deployer.errors import ConfigError, DeployerError
 
-app = typer.Typer(
+# App: flags without "<bool>", SOURCE not {source}, usage errors as JSON under --json, Ctrl-C → 130,
+# the exit codes in every help page (deployer/_clikit.py).
+app = App(
     name="deployer",
     help="Put a trained model behind a monitored HTTPS endpoint on AWS Lambda, tested locally first.",
     no_args_is_help=True,
@@ -52,7 +58,7 @@ def _root(
 
 def _fail(exc: DeployerError, as_json: bool) -> NoReturn:
     if as_json:
-        sys.stdout.write(json.dumps({"error": str(exc)}) + "\n")
+        sys.stdout.write(json.dumps({"error": str(exc), "exit_code": exc.exit_code}) + "\n")
     err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
@@ -99,15 +105,43 @@ def serve(
         if as_json:
             _emit_json({"url": url, "model": name, "routes": routes.routes(name)})
             return
-        err.print(f"[green]serving[/] {model} as [bold]{name}[/] on [bold]{url}[/] (Ctrl-C to stop)")
-        err.print(f"  curl {url}/v2/models/{name}")
-        err.print(f"  curl -H 'Content-Type: application/json' -d @request.json {url}/v2/models/{name}/infer")
+        err.print(f"[green]serving[/] {_escape(str(model))} as [bold]{_escape(name)}[/] on [bold]{url}[/] (Ctrl-C to stop)",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+        body = "'" + routes.example_request(model) + "'"
+        for command in (f"curl {url}/v2/models/{name}",
+                        f"curl -H 'Content-Type: application/json' -d {body} {url}/v2/models/{name}/infer"):  # fmt: skip
+            err.print(f"  {command}", highlight=False, markup=False, soft_wrap=True)
 
     def run() -> None:
         environments = concurrency if concurrency is not None else _reserved_concurrency(project)
-        local.serve(model, port=port, timeout_s=timeout, memory_mb=memory, ready=ready, concurrency=environments)
+        with _interrupt_stops() as stop:
+            local.serve(model, port=port, timeout_s=timeout, memory_mb=memory, ready=ready, concurrency=environments,
+                        stop=stop)  # fmt: skip
 
     _run(as_json, run)
+
+
+@contextlib.contextmanager
+def _interrupt_stops() -> Iterator[threading.Event]:
+    """An event Ctrl-C sets; KeyboardInterrupt is raised once the server has stopped cleanly (local.serve
+    takes Ctrl-C as a normal stop, and the command must still exit 130)."""
+    stop = threading.Event()
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        interrupted.set()
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted.is_set():
+        raise KeyboardInterrupt
 
 
 def _reserved_concurrency(project: Path) -> int | None:
@@ -138,7 +172,7 @@ def invoke(
         body = _read_data(data)
         route = path or routes.default_route(routes.model_name(model), body)
         verb = (method or ("POST" if body is not None else "GET")).upper()
-        with err.status(f"starting the Lambda runtime for {model}…"):
+        with progress(err, f"starting the Lambda runtime for {model}"):
             with local.LocalEndpoint(model, port=0, output=_log_line if logs else lambda line: None) as endpoint:
                 return route, verb, endpoint.request(verb, route, body, {"Content-Type": content_type})
 
@@ -163,7 +197,7 @@ def invoke(
 def convert(
     source: Annotated[Path, typer.Argument(help="Model file: .onnx, .joblib/.pkl/.skops, .pt/.pt2, .keras/.h5, .tflite.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write model.onnx and manifest.json into.")],
-    framework: Annotated[str, typer.Option(help="auto|onnx|sklearn|torch|keras|tflite")] = "auto",
+    framework: Annotated[str, typer.Option(help="auto (from the file: suffix, then content), onnx, sklearn, torch, keras or tflite.")] = "auto",
     sample: Annotated[
         Path | None, typer.Option(help="Sample inputs for the parity check (.npy, .npz, .json, .csv).")
     ] = None,
@@ -185,11 +219,10 @@ def convert(
     from deployer.model import convert as run_convert
 
     def call() -> Any:
-        with err.status("converting…") as status:
+        with native_noise_filtered(err), progress(err, f"converting {source}") as update:
             return run_convert(
                 source, out=out_dir, framework=framework, sample=sample, quantize=quantize, atol=atol,
-                rtol=rtol, trust_pickle=trust_pickle, name=name, external_data=external_data,
-                progress=lambda message: status.update(f"{message}…"),
+                rtol=rtol, trust_pickle=trust_pickle, name=name, external_data=external_data, progress=update,
             )
 
     result = _run(as_json, call)
@@ -198,11 +231,10 @@ def convert(
         _emit_json(summary)
         return
     parity, opt = summary["parity"], summary["optimization"]
-    table = Table(
-        title=f"{summary['name']} {summary['version']} → {result.model_path}  "
-        f"(parity on {parity['rows']} {parity['inputs']} rows, {parity['final_stage']} model)",
-        title_justify="left",
-    )
+    out.print(f"{summary['name']} {summary['version']} → {result.model_path}", highlight=False, markup=False,
+              soft_wrap=True)  # a path to copy: never wrapped
+    table = Table(title=f"parity on {parity['rows']} {parity['inputs']} rows, {parity['final_stage']} model",
+                  title_justify="left")  # fmt: skip
     for column in ("output", "max abs error", "max rel error", "tolerance (atol, rtol)", "argmax agreement"):
         table.add_column(column)
     agreement = parity.get("argmax_agreement") or {}
@@ -216,12 +248,15 @@ def convert(
     out.print(table)
     if parity.get("label_agreement") is not None:
         out.print(f"label agreement: {parity['label_agreement']:.1%}")
-    out.print(
-        f"session creation {opt['original']['session_ms']:.1f} ms → {opt['optimized']['session_ms']:.1f} ms "
-        f"({opt['level']} optimization); size {opt['original']['size_bytes']:,} → {opt['optimized']['size_bytes']:,} bytes"
-    )
+    # timings: in the summary's "measured" (kept out of the artifact), or beside the sizes in older summaries
+    measured = summary.get("measured") or {}
+    before, after = measured.get("original") or opt["original"], measured.get("artifact") or opt["optimized"]
+    timing = (f"session creation {before['session_ms']:.1f} ms → {after['session_ms']:.1f} ms; "
+              if "session_ms" in before and "session_ms" in after else "")  # fmt: skip
+    out.print(f"{timing}{opt['level']} optimization; size {opt['original']['size_bytes']:,} → "
+              f"{opt['optimized']['size_bytes']:,} bytes", highlight=False)  # fmt: skip
     for note in summary["notes"]:
-        err.print(f"[yellow]note:[/] {note}", highlight=False)
+        err.print(f"[yellow]note:[/] {_escape(note)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -252,7 +287,7 @@ def template(
 
     def call() -> Any:
         config = load_config(project, overrides)
-        with err.status("generating, translating and linting the template…"):
+        with progress(err, "generating, translating and linting the template"):
             return write_template(model_dir, out_file, config, check=check)
 
     report = _run(as_json, call)
@@ -294,9 +329,9 @@ def build(
 
     def call() -> Any:
         config = load_config(project, {"architecture": arch, "image.base": base_image})
-        with err.status("building the image…") as status:
+        with progress(err, "building the image") as update:
             return build_image(model_dir, arch=arch, base_image=base_image, config=config, out_dir=out_dir,
-                               no_cache=no_cache, progress=lambda message: status.update(f"{message}…"))
+                               no_cache=no_cache, progress=update)
 
     result = _run(as_json, call)
     summary = result.summary()
@@ -404,7 +439,7 @@ def main() -> None:
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (boto3's; else AWS_PROFILE or the default chain).")]
 RegionOpt = Annotated[str | None, typer.Option("--region", help="AWS region (else the config, AWS_REGION, the profile's).")]
 StackOpt = Annotated[str | None, typer.Option("--stack-name", help="CloudFormation stack (default: onnx-<model name>).")]
-TargetOpt = Annotated[str, typer.Option("--target", help="aws or local (default: aws when credentials, a profile or AWS_ENDPOINT_URL are set, else the local cloud).")]
+TargetOpt = Annotated[str, typer.Option("--target", help="aws, local, or auto: aws when credentials, a profile or AWS_ENDPOINT_URL are set, else the project's local cloud.")]
 ProjectOpt = Annotated[Path, typer.Option("--project", help="Folder holding deployer.toml; .deployer/ state goes there.")]
 ModelArg = Annotated[Path, typer.Argument(help="A converted model folder (model.onnx + manifest.json) or a model file.")]
 
@@ -559,6 +594,8 @@ def status(
         return
     table = Table(title=f"{summary['stack']} ({summary['region']}, {summary['target']} target)", title_justify="left",
                   show_header=False)  # fmt: skip
+    table.add_column("key", no_wrap=True)
+    table.add_column("value", overflow="fold")  # URLs and image URIs whole: folded, never cut with "…"
     for key in ("status", "reason", "updated", "alias", "function_version", "model", "model_version", "image_uri", "url"):
         if summary.get(key):
             table.add_row(key, str(summary[key]))
@@ -567,7 +604,7 @@ def status(
     if summary.get("routing"):
         routing = Table(title=f"alias {summary.get('alias')}: traffic", title_justify="left")
         for column in ("version", "share", "image", "model", "model version"):
-            routing.add_column(column)
+            routing.add_column(column, overflow="fold")
         for entry in summary["routing"]:
             routing.add_row(entry["version"], f"{entry['weight']:.0%}", str(entry.get("image_digest") or entry.get("image_uri", ""))[:40],
                             str(entry.get("model", "")), str(entry.get("model_version", "")))  # fmt: skip
@@ -752,10 +789,7 @@ def logs(
                 out.print(table)
 
         err.print("following the function's log (Ctrl-C stops)", highlight=False)
-        try:
-            _run(as_json, lambda: follow_logs(options, request, show))
-        except KeyboardInterrupt:
-            pass
+        _run(as_json, lambda: follow_logs(options, request, show))  # Ctrl-C: the App exits 130
         return
     result = _run(as_json, lambda: run_logs(options, request))
     if as_json:
@@ -773,8 +807,8 @@ def logs(
 
 # --------------------------------------------------------------------------- local: the project's local cloud
 
-local_app = typer.Typer(name="local", help="The project's local cloud: AWS (emulated) and every pushed stack, on 127.0.0.1.",
-                        no_args_is_help=True)  # fmt: skip
+local_app = App(name="local", help="The project's local cloud: AWS (emulated) and every pushed stack, on 127.0.0.1.",
+              no_args_is_help=True)  # fmt: skip
 app.add_typer(local_app)
 
 
