@@ -193,6 +193,8 @@ def _outputs(model: Model, obj: dict[str, Any]) -> tuple[list[str] | None, set[s
         if isinstance(item_params, dict):
             if "classification" in item_params:
                 count = item_params["classification"]
+                if type(count) is float and count.is_integer() and count < 2**31:
+                    count = int(count)  # 2.0: JSON Schema's "integer" admits it, so the server does too
                 if type(count) is not int or count < 1:
                     raise BadRequest(f"outputs[{index}]: 'classification' must be a positive integer (how many "
                                      f"classes to answer, highest first), got {describe(count)}")

@@ -41,7 +41,13 @@ IDENTITIES: dict[str, tuple[str, list[int | str]]] = {
     "two_dims": ("FP32", ["N", "M"]),
 }
 MODELS = ["iris", "pair", *IDENTITIES]
-EXAMPLES = 25  # per model and POST operation: 900 requests in all
+EXAMPLES = 25  # per model and POST operation of KServe v2 / TF :predict: 900 requests in all
+NEW_EXAMPLES = 10  # per model and POST operation of TorchServe and TF :classify: ~500 more
+
+
+def operation_count(doc: dict[str, Any]) -> int:
+    """16 of KServe v2 / TF Serving, 5 of TorchServe, and TF's :classify twice for models with class scores."""
+    return 21 + (2 if "ClassifyRequest" in doc["components"]["schemas"] else 0)
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +77,8 @@ def json_integers(value: Any) -> Any:
         return int(value)
     if isinstance(value, list):
         return [json_integers(item) for item in value]
+    if isinstance(value, dict):
+        return {key: json_integers(item) for key, item in value.items()}
     return value
 
 
@@ -91,8 +99,10 @@ def integer_inputs(doc: dict[str, Any]) -> set[str]:
     return names
 
 
-def sendable(body: Any, integers: set[str], single: str | None, v2: bool) -> Any:
+def sendable(body: Any, integers: set[str], single: str | None, v2: bool, path: str = "") -> Any:
     """`body` with integral floats written as integers wherever the input is an integer tensor."""
+    if integers and (path.startswith("/predictions/") or path.endswith(":classify")):
+        return json_integers(body)  # all values: a JSON integer is a valid value of every numeric tensor
     if not isinstance(body, dict):
         return body
     body = dict(body)
@@ -140,7 +150,7 @@ def test_the_document_is_valid_openapi_3_1(documents: dict[str, dict[str, Any]],
     validate(doc)
     assert doc["openapi"] == "3.1.0"
     ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
-    assert len(ids) == len(set(ids)) == 16
+    assert len(ids) == len(set(ids)) == operation_count(doc)
     for item in doc["paths"].values():
         for op in item.values():
             assert op["responses"]["default"]["content"]["application/json"]["schema"] == {
@@ -183,21 +193,34 @@ def test_every_schema_valid_request_is_accepted(services: dict[str, Client], doc
     single = names[0] if len(names) == 1 else None
     schema = schemathesis.openapi.from_dict(doc)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 16
+    assert len(operations) == operation_count(doc)
     for operation in operations:
         has_body = operation.method.upper() == "POST"
         strategy = operation.as_strategy(GenerationMode.POSITIVE)
         if has_body:
             strategy = strategy.filter(lambda case: case.media_type == "application/json")
 
-        @settings(max_examples=EXAMPLES if has_body else 2, derandomize=True, deadline=None, database=None,
+        @settings(max_examples=(EXAMPLES if operation.path.startswith(("/v1", "/v2")) else NEW_EXAMPLES) if has_body else 2, derandomize=True, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
         @given(case=strategy)
         def accepted(case: Any) -> None:
             v2 = operation.path.startswith("/v2")
-            body = json.dumps(sendable(case.body, integers, single, v2)) if has_body else None
+            body = json.dumps(sendable(case.body, integers, single, v2, operation.path)) if has_body else None
             answer = client.request(case.method, case.formatted_path, body)
             assert answer.status == 200, (case.method, case.formatted_path, (body or "")[:4000], answer.body[:2000])
             conforms(doc, operation.path, operation.method.lower(), answer)
 
         accepted()
+
+
+def test_the_document_describes_torchserve_classify_and_classification(documents: dict[str, dict[str, Any]]) -> None:
+    doc = documents["iris"]
+    for path in ("/ping", "/predictions/iris", "/predictions/iris/{version}", "/models/iris", "/models/iris/{version}",
+                 "/v1/models/iris:classify", "/v1/models/iris/versions/{version}:classify"):
+        assert path in doc["paths"], path
+    items = doc["components"]["schemas"]["InferRequest"]["oneOf"][0]["properties"]["outputs"]["items"]["oneOf"]
+    by_names = {tuple(i["properties"]["name"]["enum"]): i["properties"]["parameters"]["properties"] for i in items}
+    assert "classification" in by_names[("probabilities",)] and "classification" not in by_names[("label",)]
+    # no class scores (an integer output), or no row format (a fixed first dimension): no :classify
+    assert "/v1/models/int8:classify" not in documents["int8"]["paths"]
+    assert "/v1/models/fixed_fp64:classify" not in documents["fixed_fp64"]["paths"]
