@@ -1,21 +1,73 @@
-"""onnx-lambda-deployer: a trained model to a monitored HTTPS endpoint on AWS Lambda."""
+"""onnx-lambda-deployer: a trained model to a monitored HTTPS endpoint on AWS Lambda.
+
+The Python API is the CLI's verbs as typed functions (deployer/api.py):
+
+    import deployer
+    model = deployer.convert("model.joblib", out="build/churn", trust_pickle=True, sample="rows.csv")
+    deployer.invoke(model.out, {"instances": [[...]]}).json()
+    deployer.push(model.out).url
+
+They are loaded on first use, so `import deployer` stays cheap (no onnx, numpy, boto3 or typer:
+tests/unit/deployer/test_exported_members.py pins it).
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib.metadata as _metadata
+import typing as _typing
 
 try:
-    __version__ = version("onnx-lambda-deployer")
-except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = _metadata.version("onnx-lambda-deployer")
+except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+source"
 
-__all__ = ["__version__", "convert"]
+if _typing.TYPE_CHECKING:
+    from deployer.api import (
+        Answer,
+        Deletion,
+        Rollback,
+        StackStatus,
+        build,
+        convert,
+        delete,
+        invoke,
+        plan,
+        push,
+        rollback,
+        serve,
+        status,
+        write_template,
+    )
+
+__all__ = [
+    "Answer",
+    "Deletion",
+    "Rollback",
+    "StackStatus",
+    "__version__",
+    "build",
+    "convert",
+    "delete",
+    "invoke",
+    "plan",
+    "push",
+    "rollback",
+    "serve",
+    "status",
+    "write_template",
+]
+
+_API = frozenset(__all__) - {"__version__"}
 
 
 def __getattr__(name: str) -> object:
-    # `deployer.convert` without paying for onnx and the converters on `import deployer`.
-    if name == "convert":
-        from deployer.model import convert
+    # `deployer.push` and the rest without paying for the API's imports on `import deployer`
+    if name in _API:
+        from deployer import api
 
-        return convert
+        return getattr(api, name)
     raise AttributeError(f"module 'deployer' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({name for name in globals() if name.startswith("__") and name.endswith("__")} | set(__all__))
