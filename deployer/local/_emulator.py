@@ -373,7 +373,7 @@ class Emulator:
                 )
             # The emulator itself must hold both ports: a bare connect could reach a process that
             # took a port before the emulator bound it (the race the retry above exists for).
-            if set(ports) <= process.listening_ports():
+            if set(ports) <= process.listening_ports(("tcp",)):  # both addresses are 127.0.0.1: IPv4 only
                 return True
             self._sleep(0.005)
         process.stop()

@@ -127,9 +127,13 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def listening_ports(self) -> set[int]:
-        """TCP ports this very process listens on (empty where there is no /proc)."""
-        return _listening_ports(self.proc.pid)
+    def listening_ports(self, tables: Sequence[str] = ("tcp", "tcp6")) -> set[int]:
+        """TCP ports this very process listens on (empty where there is no /proc).
+
+        `tables`: the /proc/net tables to read; ("tcp",) for a process told to bind IPv4 addresses.
+        Each read walks the kernel's whole socket table: an empty tcp6 took 9.6 ms here, tcp 1.5 ms.
+        """
+        return _listening_ports(self.proc.pid, tables)
 
     def descendants(self) -> list[int]:
         """Pids of every live descendant, from /proc (empty where there is no /proc)."""
@@ -270,14 +274,16 @@ def _start_time(pid: int) -> str | None:
     return fields[19]
 
 
-def _listening_ports(pid: int) -> set[int]:
+def _listening_ports(pid: int, tables: Sequence[str]) -> set[int]:
     try:
         links = [os.readlink(fd) for fd in (_PROC / str(pid) / "fd").iterdir()]
     except OSError:  # gone, or not ours to inspect
         return set()
     inodes = {link[8:-1] for link in links if link.startswith("socket:[")}
-    ports = set()
-    for table in ("tcp", "tcp6"):
+    ports: set[int] = set()
+    if not inodes:  # no socket yet: no table to read
+        return ports
+    for table in tables:
         try:
             rows = (_PROC / "net" / table).read_text().splitlines()[1:]
         except OSError:
