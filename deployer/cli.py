@@ -311,16 +311,20 @@ def template(
         raise typer.Exit(1)
 
 
+# The image options of `build`, shared by `push` and `plan` (which build the same image).
+ArchOpt = Annotated[str | None, typer.Option("--arch", help="x86_64 or arm64 (default: the config's architecture).")]
+BaseImageOpt = Annotated[str | None, typer.Option("--base-image", help="Base image to build on (default: the config's image.base, public.ecr.aws/lambda/python:3.12; push and plan first reuse the base of the image build made).")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Build without Docker's layer cache.")]
+
+
 @app.command()
 def build(
     model_dir: Annotated[Path, typer.Argument(help="The model folder (model.onnx + manifest.json).")],
-    arch: Annotated[str | None, typer.Option(help="x86_64 or arm64 (default: the config's architecture).")] = None,
-    base_image: Annotated[
-        str | None, typer.Option(help="Base image (default public.ecr.aws/lambda/python:3.12, or the config's).")
-    ] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Build context folder (default build/<name>).")] = None,
+    arch: ArchOpt = None,
+    base_image: BaseImageOpt = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Build context folder (default build/<name>-<arch>).")] = None,
     project: Annotated[Path, typer.Option(help="Folder holding deployer.toml or pyproject.toml.")] = Path("."),
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Build without Docker's layer cache.")] = False,
+    no_cache: NoCacheOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Build the Lambda container image: dependency, model and code layers, reproducible digests."""
@@ -516,6 +520,9 @@ def push(
     stack_name: StackOpt = None,
     image: Annotated[str | None, typer.Option("--image", help="Push this local Docker image instead of building one.")] = None,
     builder: Annotated[str, typer.Option(help="auto | image (the function image) | files (model + code layers; local target and emulators).")] = "auto",
+    arch: ArchOpt = None,
+    base_image: BaseImageOpt = None,
+    no_cache: NoCacheOpt = False,
     project: ProjectOpt = Path("."),
     serve: Annotated[bool, typer.Option("--serve/--no-serve", hidden=True, help="Kept for old scripts: the local cloud serves in the background either way.")] = True,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow converting pickle/joblib files.")] = False,
@@ -527,7 +534,7 @@ def push(
 
     options = _deploy_options(model, project=project, target=target, profile=profile, region=region,
                               stack_name=stack_name, image=image, builder=builder, serve=serve, trust_pickle=trust_pickle,
-                              golden=golden)  # fmt: skip
+                              golden=golden, arch=arch, base_image=base_image, no_cache=no_cache)  # fmt: skip
     result = _run(as_json, lambda: run_push(options, _DeployProgress()))
     summary = result.summary()
     if as_json:
@@ -547,6 +554,9 @@ def plan(
     stack_name: StackOpt = None,
     image: Annotated[str | None, typer.Option("--image", help="Plan the push of this local Docker image.")] = None,
     builder: Annotated[str, typer.Option(help="auto | image | files (as push).")] = "auto",
+    arch: ArchOpt = None,
+    base_image: BaseImageOpt = None,
+    no_cache: NoCacheOpt = False,
     project: ProjectOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
@@ -554,7 +564,8 @@ def plan(
     from deployer.deploy import run_plan
 
     options = _deploy_options(model, project=project, target=target, profile=profile, region=region,
-                              stack_name=stack_name, image=image, builder=builder)  # fmt: skip
+                              stack_name=stack_name, image=image, builder=builder, arch=arch, base_image=base_image,
+                              no_cache=no_cache)  # fmt: skip
     result = _run(as_json, lambda: run_plan(options, _DeployProgress()))
     summary = result.summary()
     if as_json:

@@ -106,7 +106,8 @@ def run_push(
     if target == "aws":
         services = aws_services(options, environ, session_factory)
         builder, source = choose_builder(image=options.image, store=store, allow_files=services.endpoint.kind != "aws",
-                                         code_root=find_code_root, build_root=build_root, mode=options.builder)  # fmt: skip
+                                         code_root=find_code_root, build_root=build_root, mode=options.builder,
+                                         base_image=options.base_image, no_cache=options.no_cache)  # fmt: skip
         return push(options, services, builder, target="aws", smoke=aws_smoke, progress=progress,
                     image_source=source, environ=environ)  # fmt: skip
 
@@ -119,7 +120,8 @@ def run_push(
                   f"{info.emulator_url}; `python -m deployer local down` stops it")  # fmt: skip
     _say_time_scale(options, info, environ, progress)
     builder, source = choose_builder(image=options.image, store=store, allow_files=True, code_root=find_code_root,
-                                     build_root=build_root, mode=options.builder)  # fmt: skip
+                                     build_root=build_root, mode=options.builder, base_image=options.base_image,
+                                     no_cache=options.no_cache)  # fmt: skip
     result = push(options, services, builder, target="local", smoke=cloud_smoke(info), progress=progress,
                   image_source=source, environ=environ)  # fmt: skip
     served = _served(info, result.stack)
@@ -160,7 +162,8 @@ def run_plan(
     store = BlobStore(cache_root(dict(environ) if environ is not None else None) / "blobs")
     builder, _ = choose_builder(image=options.image, store=store, allow_files=services.endpoint.kind != "aws",
                                 code_root=find_code_root, build_root=state_dir(options.project) / "build",
-                                mode=options.builder)  # fmt: skip
+                                mode=options.builder, base_image=options.base_image,
+                                no_cache=options.no_cache)  # fmt: skip
     return preview(options, services, builder, progress=progress, environ=environ)
 
 

@@ -61,13 +61,17 @@ class PushOptions:
     stack_name: str | None = None
     image: str | None = None  # a local Docker image to push instead of building one
     builder: str = "auto"  # "auto" | "image" | "files" (context.choose_builder)
+    arch: str | None = None  # build's --arch: the function's architecture too (config `architecture`)
+    base_image: str | None = None  # build's --base-image (default: the base of the image `build` made, else the config's)
+    no_cache: bool = False  # build's --no-cache
     serve: bool = True
     trust_pickle: bool = False
     overrides: Mapping[str, Any] = field(default_factory=dict)
     golden: Path | None = None  # a golden set checked before traffic reaches the new version (golden.py)
 
     def config_overrides(self) -> dict[str, Any]:
-        return {**dict(self.overrides), "stack_name": self.stack_name, "region": self.region}
+        return {**dict(self.overrides), "stack_name": self.stack_name, "region": self.region,
+                "architecture": self.arch, "image.base": self.base_image}
 
 
 @dataclass(frozen=True)
@@ -123,11 +127,17 @@ def choose_builder(
     build_root: Path,
     mode: str = "auto",
     docker_client: Callable[[], Any] | None = None,
+    base_image: str | None = None,
+    no_cache: bool = False,
 ) -> tuple[Builder, str]:
     """The image source for this push, and a word on it for the report.
 
     `--image TAG` → that Docker image. Else, by `mode`:
-      image  `deployer.image.build` (the function image: deps → model → code on the Lambda base)
+      image  `deployer.image.build` (the function image: deps → model → code on the Lambda base),
+             on `base_image` (build's --base-image); without it, on the base of the image `build`
+             made for this model and architecture when there is one (deployer.image.build's
+             `built_base`), else the config's. `build` skips `docker build` when the image at the
+             tag was made from the same inputs: an image `build` just made is pushed as it is
       files  the model and code layers only (sources.py): local target and emulator endpoints only
       auto   image; where files are allowed and the image cannot be built here (no Docker, no base
              image), files, with a warning saying why
@@ -167,7 +177,9 @@ def choose_builder(
         from deployer.errors import DeployerError
 
         try:
-            result = build(model_dir, config=config, out_dir=build_root / f"image-{model_dir.name}", progress=progress.info)
+            base = base_image or _built_base(model_dir, config, progress)
+            result = build(model_dir, config=config, base_image=base, no_cache=no_cache, progress=progress.info,
+                           out_dir=build_root / f"image-{model_dir.name}-{config.architecture}")  # fmt: skip
         except DeployerError as exc:
             if mode != "auto" or not allow_files:
                 raise
@@ -180,6 +192,21 @@ def choose_builder(
         return docker_image(str(summary["image"]), connect_docker(), store, roles=roles)
 
     return built, "deployer.image build"
+
+
+def _built_base(model_dir: Path, config: DeployConfig, progress: Progress) -> str | None:
+    """The base image of the image `build` made for this model and architecture, if there is one."""
+    from deployer.image import DockerCLI
+    from deployer.image.build import built_base
+    from deployer.template import load_model_manifest, local_image_tag
+
+    manifest = load_model_manifest(model_dir)
+    tag = local_image_tag(manifest, config)
+    base = built_base(DockerCLI(), tag, manifest, config.architecture)
+    if base is not None:
+        progress.info(f"found {tag}, built by `build` for this model on {base}: building on the same base "
+                      "(nothing is rebuilt when its inputs did not change)")  # fmt: skip
+    return base
 
 
 def _image_builder() -> Callable[..., Any] | None:
