@@ -391,8 +391,10 @@ def document(model: Model, limits: Limits | None = None) -> dict[str, Any]:
                     "ClassifyResponse": {"type": "object", "required": ["results"], "additionalProperties": False,
                                          "properties": {"results": {"type": "array", "items": {
                                              "type": "array", "items": {
+                                                 # [label, score] (no prefixItems: schemathesis reads it as
+                                                 # draft 4's tuple "items" and rejects the document)
                                                  "type": "array", "minItems": 2, "maxItems": 2,
-                                                 "prefixItems": [{"type": "string"}, {"type": ["number", "null"]}]}}}}},
+                                                 "items": {"type": ["string", "number", "null"]}}}}}},
                 }),
                 "TSRequest": _ts_request(model, sizes),
                 "TSResponse": {"description": "the prediction: any JSON value (functions/torchserve.py)"},

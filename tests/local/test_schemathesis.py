@@ -2,7 +2,7 @@
 
 The real runtime on loopback (emulator, runtime client, gateway). Every operation of the document
 gets schema-valid requests (positive mode) and invalid ones (negative mode), derandomized and
-bounded. Checked both ways: no 5xx, every answer as the document describes it (status, content
+bounded (fewer for TorchServe's and TF :classify's bodies, a second pass over the same code). Checked both ways: no 5xx, every answer as the document describes it (status, content
 type, body schema), and every schema-valid JSON request accepted. The binary extension's body is
 bytes that no schema describes, so its generated bodies only have to be refused as documented.
 """
@@ -30,8 +30,9 @@ from tests.local.conftest import IRIS, Recorder
 
 pytestmark = pytest.mark.local
 
-POSITIVE_EXAMPLES = 50  # per operation with a body; GETs have only their path to vary
+POSITIVE_EXAMPLES = 50  # per KServe v2 / TF :predict operation with a body; GETs have only their path to vary
 NEGATIVE_EXAMPLES = 15
+NEW_POSITIVE, NEW_NEGATIVE = 20, 8  # per TorchServe /predictions and TF :classify operation (4 of them)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -47,14 +48,16 @@ def test_schemathesis_on_the_served_document(iris: LocalEndpoint, mode: Generati
     assert document.status == 200, document.body
     schema = schemathesis.openapi.from_dict(document.json())
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 16
+    assert len(operations) == 23  # KServe v2 and TF Serving 16, TorchServe 5, TF :classify 2
     session = requests.Session()
     calls = 0
     for operation in operations:
         has_body = operation.method.upper() == "POST"
         if mode is GenerationMode.NEGATIVE and not has_body:
             continue  # a GET's only parameter is an enum: its negatives are 404s, covered by the unit tests
-        count = (POSITIVE_EXAMPLES if mode is GenerationMode.POSITIVE else NEGATIVE_EXAMPLES) if has_body else 3
+        first = operation.path.startswith(("/v1", "/v2")) and not operation.path.endswith(":classify")
+        positive, negative = (POSITIVE_EXAMPLES, NEGATIVE_EXAMPLES) if first else (NEW_POSITIVE, NEW_NEGATIVE)
+        count = (positive if mode is GenerationMode.POSITIVE else negative) if has_body else 3
 
         @settings(max_examples=count, derandomize=True, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
