@@ -13,6 +13,11 @@ Classification (Triton's extension, as tritonclient's `InferRequestedOutput(name
 sends it): an output asked for with `parameters.classification: N` comes back as BYTES [..., N] of
 "value:index[:label]" strings, labelled from the manifest (functions/classes.py). Requests without it
 pay one `is None` test per output; functions/classes.py is imported only when one asks.
+Measured A/B (the trees before and after, both imported in one process, 60 interleaved rounds of 200 calls
+of `handler` on the iris v2 JSON event of bench.events, batch 1, FakeContext; three processes, 2
+shared vCPUs): medians before / after this and the ALLOW_NAN change 251 / 245, 212 / 210, 201 / 192
+us: no difference the shared machine can resolve (its noise is tens of us; the added work is two
+`is None` tests and one argument, ~0.05 us).
 """
 
 from __future__ import annotations
