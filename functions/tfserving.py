@@ -46,7 +46,7 @@ from functions.model import Model, TensorInfo
 from functions.tensors import SCAN_BOOLEANS, Limits, check, check_shared_dimensions, describe, from_json, may_hold_booleans
 
 __all__ = ["status", "metadata", "predict", "classify", "version_number", "TF_DTYPES", "SIGNATURE", "rows",
-           "columns"]
+           "columns", "checked"]
 
 SIGNATURE = "serving_default"
 # KServe v2 datatype -> TF's DataType enum name (tensorflow/core/framework/types.proto).
@@ -127,8 +127,7 @@ def predict(model: Model, req: Request, limits: Limits, timing: Timing) -> Respo
         feeds = _rows(model, obj["instances"]) if has_rows else _columns(model, obj["inputs"])
     finally:
         SCAN_BOOLEANS.reset(scan)
-    feeds = {name: check(model.input(name), arr, None, limits, f"input '{name}'") for name, arr in feeds.items()}  # type: ignore[arg-type]
-    check_shared_dimensions(model.inputs, feeds)
+    feeds = checked(model, feeds, limits)
     results = run(model, feeds, None, timing)
     names = [t.name for t in model.outputs]
     if has_cols:
@@ -151,6 +150,17 @@ def predict(model: Model, req: Request, limits: Limits, timing: Timing) -> Respo
     columns = [r.tolist() if isinstance(r, np.ndarray) else r for r in results]
     predictions = [dict(zip(names, row)) for row in zip(*columns)]
     return json_response(200, {"predictions": predictions}, req.direct)
+
+
+def checked(model: Model, feeds: dict[str, np.ndarray], limits: Limits) -> dict[str, np.ndarray]:
+    """Feeds checked against the signature and the limits (no declared shape: the rows give it)."""
+    out = {}
+    for name, arr in feeds.items():
+        spec = model.input(name)
+        assert spec is not None  # rows() and columns() refuse unknown names
+        out[name] = check(spec, arr, None, limits, f"input '{name}'")
+    check_shared_dimensions(model.inputs, out)
+    return out
 
 
 def _check_signature(obj: dict[str, Any]) -> None:
@@ -193,8 +203,7 @@ def classify(model: Model, req: Request, limits: Limits, timing: Timing) -> Resp
         feeds = _rows(model, instances, named=True, key="examples")
     finally:
         SCAN_BOOLEANS.reset(scan)
-    feeds = {name: check(model.input(name), arr, None, limits, f"input '{name}'") for name, arr in feeds.items()}  # type: ignore[arg-type]
-    check_shared_dimensions(model.inputs, feeds)
+    feeds = checked(model, feeds, limits)
     result = run(model, feeds, [scores.name], timing)[0]
     _check_rows(scores.name, result, len(instances))
     labels = classes.labels_for(model, scores) or [""] * int(result.shape[1])

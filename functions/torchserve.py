@@ -46,10 +46,8 @@ from functions.errors import BadRequest, UnsupportedMediaType
 from functions.http import Request, Response, json_response
 from functions.inference import Timing, is_json, jsonable, run
 from functions.model import Model
-from functions.tensors import (
-    NOT_NONFINITE, SCAN_BOOLEANS, Limits, check, check_shared_dimensions, json_error, loads_nonfinite, may_hold_booleans,
-)
-from functions.tfserving import columns, rows
+from functions.tensors import NOT_NONFINITE, SCAN_BOOLEANS, Limits, json_error, loads_nonfinite, may_hold_booleans
+from functions.tfserving import checked, columns, rows
 
 __all__ = ["ping", "describe", "predict", "STARTED"]
 
@@ -90,8 +88,7 @@ def predict(model: Model, req: Request, limits: Limits, timing: Timing) -> Respo
         feeds, single = _feeds(model, obj)
     finally:
         SCAN_BOOLEANS.reset(scan)
-    feeds = {name: check(model.input(name), arr, None, limits, f"input '{name}'") for name, arr in feeds.items()}  # type: ignore[arg-type]
-    check_shared_dimensions(model.inputs, feeds)
+    feeds = checked(model, feeds, limits)
     results = run(model, feeds, None, timing)
     names = [t.name for t in model.outputs]
     count = 1 if single else next((int(a.shape[0]) for a in feeds.values() if a.ndim), 1)
