@@ -28,6 +28,11 @@ keyed by output name. A batch in, a list with one prediction per row. When an ou
 per example (a model whose outputs are not batched), the outputs are answered whole: the value for
 one output, else an object keyed by output name. NaN answers as null, as elsewhere.
 
+Class labels: TorchServe's image classifier handler answers the top 5 as {label: probability}, but
+that is a handler's post-processing, not part of its API; here classes come through KServe v2's
+`classification` parameter or TF Serving's `:classify` (functions/classes.py), and /predictions
+answers the model's outputs as they are.
+
 Loaded only when a TorchServe route is asked (functions/app.py imports it there): the cold start
 and the KServe / TF Serving paths do not change.
 """
