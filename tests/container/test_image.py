@@ -70,7 +70,7 @@ def test_layers_are_the_base_then_dependencies_model_code(iris_image: FunctionIm
     assert env["ORT_DISABLE_TELEMETRY"] == "1"  # no upload from the function, no device-id file
 
     summary = result.summary()
-    assert summary["image"] == result.image == f"{iris_image.config.image.repository}:{result.version}"
+    assert summary["image"] == result.image == f"{iris_image.config.image.repository}:{result.version}-x86_64"
     assert summary["layers"] == image["RootFS"]["Layers"]
     assert summary["size_bytes"] == image["Size"] > 0
     for detail in summary["layer_details"]:
@@ -237,12 +237,14 @@ def arm64_base(docker_daemon: None) -> Iterator[str]:
         docker("image", "rm", "--force", tag, check=False)
 
 
-def test_an_arm64_image_builds_here_without_emulation(
-    arm64_base: str, image_repository: Callable[[str], str], tmp_path: Path
-) -> None:
-    built = build_function_image(IRIS_MODEL, image_repository("iris-arm64"), arm64_base, tmp_path / "context", arch="arm64")
+def test_an_arm64_image_builds_here_without_emulation(arm64_base: str, iris_image: FunctionImage, tmp_path: Path) -> None:
+    """In the x86_64 image's repository: the arm64 build gets its own tag and replaces nothing."""
+    built = build_function_image(IRIS_MODEL, str(iris_image.config.image.repository), arm64_base, tmp_path / "context",
+                                 arch="arm64")  # fmt: skip
     result = built.result
+    assert result.image == iris_image.tag.replace("-x86_64", "-arm64") != iris_image.tag
     assert inspect(result.image)["Architecture"] == "arm64"
+    assert inspect(iris_image.tag)["Id"] == iris_image.result.image_id  # the x86_64 image is still there
     assert result.wheel_platforms == ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
     assert [layer.role for layer in result.layers] == ["base", "dependencies", "model", "code"]
     extensions = sorted((result.context / "layers/1-dependencies/var/task/onnxruntime/capi").glob("*.so"))
