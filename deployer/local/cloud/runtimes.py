@@ -9,8 +9,12 @@ emulator's ECR → its config and layer blobs (content-addressed, digests checke
                       the host under the Runtime Interface Emulator + awslambdaric
                       (deployer.local.LocalEndpoint), with MODEL_PATH and the code root inside it
     container image   loaded into Docker once (the image id is its config digest, so an image
-                      pushed from this machine's Docker is found there already) and run as Lambda
-                      would (deployer.local.container.ContainerEndpoint)
+                      pushed from this machine's Docker is found there already), tagged
+                      onnx-lambda-cloud/<repository>:<digest>-<arch> (the architecture in the tag,
+                      as `build`'s local tags), and run as Lambda would
+                      (deployer.local.container.ContainerEndpoint) when Docker here runs that
+                      architecture; an arm64 image on an x86_64 daemon (or back) is refused with
+                      the fix, since no emulation is assumed
 
 A runtime lives until its version stops receiving traffic (the daemon closes it), and is started
 again on demand, as Lambda does with execution environments. The version's own configuration
@@ -43,6 +47,7 @@ __all__ = ["VersionSpec", "ImageStore", "Runtime", "start_runtime", "model_info"
 # A function without reserved concurrency scales to the account's limit on AWS (1,000); here to this
 # many execution environments, started on demand (each a process of ~70 MB); beyond them, 429.
 UNRESERVED_CONCURRENCY = 4
+_LAMBDA_ARCH = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}  # OCI/Docker → Lambda
 MODEL_ROOT = MODEL_DIR.lstrip("/")  # where the files image and the function image keep the model
 CODE_ROOT = CODE_DIR.lstrip("/")
 
@@ -87,6 +92,7 @@ class PulledImage:
     rootfs: Path | None  # files images: where they were unpacked
     model: dict[str, Any]  # the image's model manifest (name, version, parity), {} when unreadable
     golden: dict[str, Any] | None = None  # the image's golden set (functions/golden.py), None without one
+    architecture: str = "x86_64"  # Lambda's name for the image config's architecture (x86_64 | arm64)
 
 
 class ImageStore:
@@ -114,7 +120,9 @@ class ImageStore:
             kind = "files" if not inner.get("Entrypoint") and len(layers) <= 2 else "container"
             rootfs = self._unpack(digest, layers) if kind == "files" else None
             folder = rootfs / MODEL_ROOT if rootfs else self._model_files(digest, layers)
-            pulled = PulledImage(digest, kind, config_digest, rootfs, _read_model_manifest(folder), load_golden(folder))
+            arch = _LAMBDA_ARCH.get(str(config.get("architecture", "amd64")), str(config.get("architecture", "")))
+            pulled = PulledImage(digest, kind, config_digest, rootfs, _read_model_manifest(folder), load_golden(folder),
+                                 arch)  # fmt: skip
             self._pulled[digest] = pulled
             return pulled
 
@@ -165,7 +173,7 @@ class ImageStore:
 
     def docker_tag(self, pulled: PulledImage, client: Any, repository: str) -> str:
         """A local Docker tag for a container image: the image itself when Docker has it, else loaded."""
-        tag = f"onnx-lambda-cloud/{repository}:{pulled.digest.split(':', 1)[1][:16]}"
+        tag = f"onnx-lambda-cloud/{repository}:{pulled.digest.split(':', 1)[1][:16]}-{pulled.architecture}"
         try:
             image = client.images.get(pulled.config_digest)
         except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound and friends: load it
@@ -232,6 +240,13 @@ def start_runtime(spec: VersionSpec, pulled: PulledImage, images: ImageStore, ou
         client = docker.from_env(timeout=30)
     else:
         client = docker_client()
+    runs = _LAMBDA_ARCH.get(str(client.info().get("Architecture", "")).lower())
+    if runs is not None and runs != pulled.architecture:
+        raise LocalRuntimeError(
+            f"version {spec.version} of {spec.function} is an {pulled.architecture} image, and this machine's Docker runs "
+            f"{runs} images (no emulation is assumed): push with --arch {runs} to run it in the local cloud, or push it "
+            f"to AWS (--target aws)"
+        )
     tag = images.docker_tag(pulled, client, spec.repository)
     container = ContainerEndpoint(tag, environment=env, timeout_s=spec.timeout_s, memory_mb=spec.memory_mb,
                                   output=output, client=client)  # fmt: skip
