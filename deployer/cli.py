@@ -313,7 +313,7 @@ def template(
 
 # The image options of `build`, shared by `push` and `plan` (which build the same image).
 ArchOpt = Annotated[str | None, typer.Option("--arch", help="x86_64 or arm64 (default: the config's architecture).")]
-BaseImageOpt = Annotated[str | None, typer.Option("--base-image", help="Base image to build on (default: the config's image.base, public.ecr.aws/lambda/python:3.12; push and plan first reuse the base of the image build made).")]
+BaseImageOpt = Annotated[str | None, typer.Option("--base-image", help="Base image to build on (default: the config's image.base, the AWS Lambda Python base image; push and plan first take the base of the image build made for this model and architecture).")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Build without Docker's layer cache.")]
 
 
