@@ -50,18 +50,16 @@ thread starts on the first armed run).
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from typing import Any, Callable
 
-from aws_lambda_powertools.logging import Logger
-
-from functions import kserve, openapi, tfserving
+from functions import kserve, tfserving
 from functions.drift import Drift
 from functions.errors import GatewayTimeout, HTTPError, MethodNotAllowed, ModelUnavailable, NotFound
 from functions.http import Request, Response, error_response, json_response, parse_event
 from functions.inference import Timing
+from functions.logs import DEBUG, Logger
 from functions.metrics import RequestMetrics
 from functions.model import Model, ModelLoadError, load_model
 from functions.tensors import Limits
@@ -120,7 +118,7 @@ class Service:
         # None when the manifest has none or DRIFT_EVERY_N=0.
         self.drift = Drift.for_model(self.model, self.metrics.documents, warn=_warn) if self.model else None
         self._openapi: dict[str, Any] | None = None
-        self._debug = logger.isEnabledFor(logging.DEBUG)
+        self._debug = logger.isEnabledFor(DEBUG)
         self._static: dict[str, tuple[str, Route]] = {
             "/v2/health/live": ("GET", lambda req, t: json_response(200, {"live": True}, req.direct)),
             "/v2/health/ready": ("GET", self._ready),
@@ -140,6 +138,8 @@ class Service:
 
     def openapi(self) -> dict[str, Any]:
         if self._openapi is None:
+            from functions import openapi  # only GET /openapi.json needs it: not at cold start
+
             self._openapi = openapi.document(self.need_model(), self.limits)  # the caps this service enforces
         return self._openapi
 

@@ -1,19 +1,23 @@
-"""CloudWatch metrics (Embedded Metric Format) through aws-lambda-powertools.
+"""CloudWatch metrics: Embedded Metric Format lines, in the documents Powertools writes.
 
-Powertools' EMF provider (the engine of `Metrics`) defines every EMF document this handler prints: namespace, the dimension
-set (model, version, service) and each metric's unit. Per request, going through `add_metric` and
-`flush_metrics` costs 56-105 us on this machine (measured with 4 metrics, cProfile: unit lookups,
-dimension copies and `json.dumps`), which alone would spend the whole 0.1 ms budget of a request
-to a small model. So the first time a given set of metric names is emitted, Powertools serializes
-it and that document is kept as a template; later requests with the same set write the same
-document with their values and timestamp through orjson (~5 us). A test checks the output equals
-Powertools' own serialization. Errors by kind go through Powertools `single_metric` directly:
-they need an extra `kind` dimension, and the error path is not the hot one.
+One EMF document per invocation (dimensions model, version, service; each metric's unit from
+functions/series.py), written with orjson. The format is CloudWatch's documented one
+(https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html),
+laid out key for key as aws-lambda-powertools' EMF provider serializes it (`_aws` with Timestamp
+and one CloudWatchMetrics directive, then the dimensions with `service` last, then each metric's
+values as a list). Why not through Powertools: importing its metrics costs ~30 ms of every cold
+start (shared with its Logger: `logging`, botocore, jmespath, uuid; bench/RESULTS.md, import
+ladder) and `add_metric` + `flush_metrics` 56-105 us per request (PERF-NOTES), while the document
+is a fixed template per set of metric names. So the first time a set of names is emitted its
+document is built here and kept as a template; later requests write it with their values and
+timestamp (~5 us). tests/unit/functions/test_metrics.py checks every kind of document against
+Powertools' own serialization (`serialize_metric_set`, `single_metric`), so the two cannot part.
+Errors by kind get their own document with an extra `kind` dimension, laid out as Powertools'
+`single_metric` writes it (with `service` only when POWERTOOLS_SERVICE_NAME is set, as there).
 
 Drift documents (functions/drift.py) go through `documents`: several EMF documents in one write,
 each with its own extra dimensions (`feature`, `output`, `class`: a dimension's value is a field of
-the document, so a document holds one feature), templated the same way (first built by
-Powertools, then reused with new values). A document over CloudWatch's 100 metrics is split.
+the document, so a document holds one feature), templated the same way. A document over CloudWatch's 100 metrics is split.
 
 What may be emitted is declared in functions/series.py: a metric name or dimension set that is not
 declared there raises when its template is built, so the declaration the dashboard, alarms and CLI
@@ -24,26 +28,23 @@ Failures. Writing a line can fail (stdout closed, or a pipe whose reader went aw
 the response is built: metrics are never worth an answer. The first failure of a run is logged
 (level ERROR, with the exception); the following ones are only counted, so a stdout that stays
 broken does not add a line (itself failing) to every request; the next successful line logs the
-count of lines lost. When stdout itself is what broke, Python's logging reports the record on
-stderr, which Lambda captures too. The handler's try costs nothing measurable on the happy path.
+count of lines lost. When stdout itself is what broke, the log line goes to
+stderr instead (functions/logs.py), which Lambda captures too. The handler's try costs nothing
+measurable on the happy path.
 """
 
 from __future__ import annotations
 
-import copy
+import os
 import sys
 import time
 from typing import Any, TextIO
 
 import orjson
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-from functions.series import MAX_METRICS_PER_DOCUMENT, SERIES
+from functions.series import MAX_METRICS_PER_DOCUMENT, SERIES, UNITS
 
 __all__ = ["RequestMetrics", "UNITS", "UndeclaredMetric"]
-
-UNITS: dict[str, MetricUnit] = {name: MetricUnit(unit) for name, (unit, _) in SERIES.items()}
 
 
 class UndeclaredMetric(ValueError):
@@ -62,14 +63,14 @@ class RequestMetrics:
     """One EMF line per invocation, dimensions model + version (+ service)."""
 
     def __init__(self, namespace: str, service: str, model: str, version: str, out: TextIO | None = None):
+        if not namespace:
+            raise ValueError("the metrics namespace is empty; set POWERTOOLS_METRICS_NAMESPACE")
         self._namespace = namespace
+        self._service = service
         self._dimensions = {"model": model, "version": version}
-        # The provider behind `Metrics`, used directly: `Metrics` instances share one class-level
-        # metric and dimension set, and this object must own its own.
-        self._metrics = AmazonCloudWatchEMFProvider(namespace=namespace, service=service)
-        self._metrics.set_default_dimensions(**self._dimensions)
         self._templates: dict[tuple[str, ...], dict[str, Any]] = {}
         self._documents: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, Any]] = {}
+        self._errors: dict[str, bytes] = {}  # kind -> the document's bytes around its timestamp
         self._out = out
 
     def emit(self, values: dict[str, float]) -> None:
@@ -102,24 +103,34 @@ class RequestMetrics:
         if lines:
             (self._out or sys.stdout).write(b"\n".join(lines).decode() + "\n")
 
-    def _template(self, values: dict[str, float], dimensions: dict[str, str] | None = None) -> dict[str, Any]:
+    def _template(self, values: dict[str, float], dimensions: dict[str, str] | None = None,
+                  service: str | None = None) -> dict[str, Any]:
+        """The EMF document of these metric names and extra dimensions, as Powertools lays it out."""
         _check_declared(values, tuple(dimensions or ()))
-        for name, value in values.items():
-            self._metrics.add_metric(name=name, unit=UNITS[name], value=value)
-        for name, value in (dimensions or {}).items():
-            self._metrics.add_dimension(name=name, value=value)
-        doc = self._metrics.serialize_metric_set()
-        self._metrics.clear_metrics()  # keeps the default dimensions
-        return copy.deepcopy(doc)
+        dims = {**self._dimensions, **{k: str(v) for k, v in (dimensions or {}).items()}}
+        service = self._service if service is None else service
+        if service and "service" not in dims:
+            dims["service"] = service
+        return {
+            "_aws": {
+                "Timestamp": 0,
+                "CloudWatchMetrics": [{
+                    "Namespace": self._namespace,
+                    "Dimensions": [list(dims)],
+                    "Metrics": [{"Name": name, "Unit": UNITS[name]} for name in values],
+                }],
+            },
+            **dims,
+            **{name: [float(value)] for name, value in values.items()},
+        }
 
     def error_kind(self, kind: str) -> None:
-        """`Errors` with a `kind` dimension, in its own EMF line."""
-        _check_declared(("Errors",), ("kind",))
-        with single_metric(
-            name="Errors",
-            unit=MetricUnit.Count,
-            value=1,
-            namespace=self._namespace,
-            default_dimensions=self._dimensions,
-        ) as metric:
-            metric.add_dimension(name="kind", value=kind)
+        """`Errors` with a `kind` dimension, in its own EMF line (Powertools `single_metric`'s layout)."""
+        doc = self._errors.get(kind)
+        if doc is None:
+            # single_metric adds `service` only from the environment, not from the handler's default
+            template = self._template({"Errors": 1}, {"kind": kind},
+                                      service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "")
+            doc = self._errors[kind] = template
+        doc["_aws"]["Timestamp"] = int(time.time() * 1000)
+        (self._out or sys.stdout).write(orjson.dumps(doc).decode() + "\n")

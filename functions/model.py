@@ -5,8 +5,15 @@ Cold start is what this product sells, so loading is shaped by measurement (PERF
   weights, and bytes + `use_ort_model_bytes_for_initializers` crashed onnxruntime 1.32;
 - the runtime graph optimization level is the converter's per-model choice
   (`manifest.runtime.graph_optimization_level`, see `session_optimization_level`);
-- the sha256 check against the manifest runs in a thread beside session creation (hashlib and
-  session creation both release the GIL), so it costs nothing extra on a 2-core machine;
+- the files are checked against the manifest by size at run time (MODEL_VERIFY=size, the default:
+  one stat per file, ~10 us), not by sha256: the digest is verified when the image is built
+  (deployer/image/build.py hashes every model file against the manifest before it becomes a layer)
+  and the image is content-addressed and immutable, so a run-time hash re-proves what the image
+  digest already proves. It cost 30-90 ms of every cold start at one vCPU for a 47 MB model
+  (bench/RESULTS.md prices it: cold start with MODEL_VERIFY=sha256 against the default). The size
+  still catches a truncated or swapped file in a hand-assembled folder; MODEL_VERIFY=sha256 brings
+  the full check back (hashed in a thread beside session creation, as hashlib and onnxruntime
+  release the GIL) and MODEL_VERIFY=none skips both;
 - intra-op threads follow the CPUs this process may really use (affinity and cgroup quota),
   since Lambda gives vCPUs in proportion to memory and `os.cpu_count()` reports the host's.
 """
@@ -132,11 +139,14 @@ def load_model(path: str | None = None, threads: int | None = None) -> Model:
     except ValueError as exc:
         raise ModelLoadError(str(exc)) from exc
 
-    # (file, expected sha256) of model.onnx and its external data, hashed beside session creation
-    expected = _expected_digests(manifest, folder) if manifest is not None and folder else []
+    verify = _verify_mode()
+    # (file, expected sha256, expected size) of model.onnx and its external data
+    expected = _expected(manifest, folder) if manifest is not None and folder and verify != "none" else []
+    if verify == "size":
+        _check_sizes(expected, folder or "")
     digests: dict[str, str] = {}
     checker = None
-    if expected:
+    if expected and verify == "sha256":  # hashed beside session creation
         checker = threading.Thread(target=_hash_all, args=(expected, digests), daemon=True)
         checker.start()
 
@@ -153,7 +163,7 @@ def load_model(path: str | None = None, threads: int | None = None) -> Model:
 
     if checker is not None:
         checker.join()
-        for path, want in expected:
+        for path, want, _ in expected:
             got = digests.get(path, "unreadable")
             if got != want:
                 raise ModelLoadError(
@@ -199,14 +209,42 @@ def session_optimization_level(manifest: Manifest | None) -> ort.GraphOptimizati
                              f"expected one of {', '.join(_LEVELS)}; rebuild the artifact") from None
 
 
-def _expected_digests(manifest: Manifest, folder: str) -> list[tuple[str, str]]:
-    entries = [{"file": MODEL_FILE, "sha256": manifest["model"]["sha256"]}]
-    entries += manifest["model"].get("external_data") or []
-    return [(os.path.join(folder, e["file"]), e["sha256"]) for e in entries]
+VERIFY_MODES = ("size", "sha256", "none")
 
 
-def _hash_all(expected: list[tuple[str, str]], out: dict[str, str]) -> None:
-    for path, _ in expected:
+def _verify_mode() -> str:
+    mode = (os.environ.get("MODEL_VERIFY") or "size").strip().lower()
+    if mode not in VERIFY_MODES:
+        raise ModelLoadError(f"MODEL_VERIFY is {mode[:40]!r}; expected one of {', '.join(VERIFY_MODES)} "
+                             "(size: the default, checked against manifest.json; sha256: hash every file)")
+    return mode
+
+
+def _expected(manifest: Manifest, folder: str) -> list[tuple[str, str, int | None]]:
+    model = manifest["model"]
+    entries = [{"file": MODEL_FILE, "sha256": model["sha256"], "size_bytes": model.get("size_bytes")}]
+    entries += model.get("external_data") or []
+    return [(os.path.join(folder, e["file"]), e["sha256"], e.get("size_bytes")) for e in entries]
+
+
+def _check_sizes(expected: list[tuple[str, str, int | None]], folder: str) -> None:
+    for path, _, size in expected:
+        if not isinstance(size, int):
+            continue  # a manifest without sizes: nothing cheap to compare
+        try:
+            got = os.stat(path).st_size
+        except OSError:
+            got = -1
+        if got != size:
+            found = "missing" if got < 0 else f"{got:,} bytes"
+            raise ModelLoadError(
+                f"{path} does not match {os.path.join(folder, MANIFEST_FILE)}: {found}, expected {size:,} bytes; "
+                "the file was cut or replaced after the artifact was built: rebuild the artifact"
+            )
+
+
+def _hash_all(expected: list[tuple[str, str, int | None]], out: dict[str, str]) -> None:
+    for path, _, _ in expected:
         try:
             out[path] = sha256_file(path)
         except OSError:

@@ -71,7 +71,7 @@ def test_payloads_are_never_logged(pair_dir: Path, capsys: pytest.CaptureFixture
     import functions.app
 
     stream = io.StringIO()
-    monkeypatch.setattr(functions.app.logger.handlers[0], "stream", stream)
+    monkeypatch.setattr(functions.app.logger, "stream", stream)
     functions.app.logger.setLevel("DEBUG")
     client = Client(Service(str(pair_dir)))
     secret = 424242.5
@@ -90,11 +90,47 @@ def test_refused_requests_are_logged_with_the_request_id(pair_dir: Path, monkeyp
     import functions.app
 
     stream = io.StringIO()
-    handler = functions.app.logger.handlers[0]
-    monkeypatch.setattr(handler, "stream", stream)  # Powertools bound its stream at import
+    monkeypatch.setattr(functions.app.logger, "stream", stream)
     client = Client(Service(str(pair_dir)))
     client.request("GET", "/nowhere")
     logs = [json.loads(line) for line in stream.getvalue().splitlines() if '"level"' in line]
     refused = [entry for entry in logs if entry["message"] == "request refused"]
     assert refused and refused[0]["request_id"] == "11111111-2222-3333-4444-555555555555"
     assert refused[0]["status"] == 404
+
+
+@pytest.mark.parametrize("service_env", [None, "svc-env"], ids=["no service variable", "POWERTOOLS_SERVICE_NAME"])
+def test_errors_by_kind_equal_powertools_single_metric(service_env: str | None, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    if service_env:
+        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", service_env)
+    else:
+        monkeypatch.delenv("POWERTOOLS_SERVICE_NAME", raising=False)
+    out = io.StringIO()
+    metrics = RequestMetrics("Ns", service_env or "onnx-lambda", "m", "v1", out=out)
+    metrics.error_kind("BadRequest")
+    metrics.error_kind("BadRequest")  # from the template
+    capsys.readouterr()
+    with single_metric(name="Errors", unit=MetricUnit.Count, value=1, namespace="Ns",
+                       default_dimensions={"model": "m", "version": "v1"}) as metric:
+        metric.add_dimension(name="kind", value="BadRequest")
+    theirs = json.loads(capsys.readouterr().out)
+    for line in out.getvalue().splitlines():
+        ours = json.loads(line)
+        ours["_aws"]["Timestamp"] = theirs["_aws"]["Timestamp"] = 0
+        assert ours == theirs and list(ours) == list(theirs)
+
+
+def test_drift_and_request_documents_keep_powertools_key_order() -> None:
+    out = io.StringIO()
+    metrics = RequestMetrics("Ns", "svc", "m", "v1", out=out)
+    metrics.emit({"ColdStart": 1, "ModelLoadMs": 3.5, "RequestMs": 1.0})
+    provider = AmazonCloudWatchEMFProvider(namespace="Ns", service="svc")
+    provider.set_default_dimensions(model="m", version="v1")
+    for name, value in {"ColdStart": 1, "ModelLoadMs": 3.5, "RequestMs": 1.0}.items():
+        provider.add_metric(name=name, unit=UNITS[name], value=value)
+    theirs = provider.serialize_metric_set()
+    ours = json.loads(out.getvalue())
+    assert list(ours) == list(theirs) and ours["_aws"]["CloudWatchMetrics"] == theirs["_aws"]["CloudWatchMetrics"]

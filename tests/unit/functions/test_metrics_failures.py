@@ -31,7 +31,7 @@ def log(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     import functions.app
 
     stream = io.StringIO()
-    monkeypatch.setattr(functions.app.logger.handlers[0], "stream", stream)  # bound at import
+    monkeypatch.setattr(functions.app.logger, "stream", stream)
     return stream
 
 

@@ -48,13 +48,31 @@ def test_load_errors_say_what_and_where(tmp_path: Path, make, words: list[str]) 
         assert word in str(info.value)
 
 
-def test_sha256_mismatch_is_refused(tmp_path: Path) -> None:
+def test_sha256_mismatch_is_refused_when_asked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = two_input_folder(tmp_path)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["model"]["sha256"] = "0" * 64
     (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert load_model(str(folder)).name == "pair"  # the default checks sizes: the digest is the build's job
+    monkeypatch.setenv("MODEL_VERIFY", "sha256")
     with pytest.raises(ModelLoadError, match="does not match"):
         load_model(str(folder))
+
+
+def test_a_file_of_another_size_than_the_manifest_says_is_refused(tmp_path: Path) -> None:
+    folder = two_input_folder(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["model"]["size_bytes"] = (folder / "model.onnx").stat().st_size + 1
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError) as info:
+        load_model(str(folder))
+    assert "does not match" in str(info.value) and "rebuild the artifact" in str(info.value)
+
+
+def test_a_bad_model_verify_value_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_VERIFY", "md5")
+    with pytest.raises(ModelLoadError, match="MODEL_VERIFY"):
+        load_model(str(two_input_folder(tmp_path)))
 
 
 def test_bad_manifest_is_refused(tmp_path: Path) -> None:
@@ -97,7 +115,7 @@ def test_threads_follow_the_cpus_this_process_may_use(tmp_path: Path) -> None:
         os.sched_setaffinity(0, before)
 
 
-def test_external_data_is_hash_checked(tmp_path: Path) -> None:
+def test_external_data_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import onnx
 
     from functions.manifest import sha256_file
@@ -116,7 +134,12 @@ def test_external_data_is_hash_checked(tmp_path: Path) -> None:
     manifest["model"]["external_data"] = [entry]
     (folder / "manifest.json").write_text(json.dumps(manifest))
     assert load_model(str(folder)).name == "ext"
-    data.write_bytes(data.read_bytes()[:-4] + b"\0\0\0\1")
+    whole = data.read_bytes()
+    data.write_bytes(whole[:-4])  # cut: the default size check sees it
+    with pytest.raises(ModelLoadError, match="model.onnx.data does not match"):
+        load_model(str(folder))
+    data.write_bytes(whole[:-4] + b"\0\0\0\1")  # same size, other bytes: only the full hash sees it
+    monkeypatch.setenv("MODEL_VERIFY", "sha256")
     with pytest.raises(ModelLoadError, match="model.onnx.data does not match"):
         load_model(str(folder))
 
