@@ -53,7 +53,7 @@ from deployer.image.staging import (
 from deployer.template.generate import local_build_context, local_image_tag
 from functions.manifest import MODEL_DIR as MODEL_PATH, MODEL_PATH_VARIABLE
 from deployer.template.report import load_model_manifest
-from functions.manifest import MANIFEST_FILE, Manifest, sha256_file
+from functions.manifest import GOLDEN_FILE, MANIFEST_FILE, Manifest, sha256_file
 
 __all__ = ["IMAGE_ENV", "BASE_LABEL", "ARCH_LABEL", "INPUTS_LABEL", "BuildResult", "Layer", "build", "base_python",
            "built_base"]
@@ -267,7 +267,7 @@ def build(
             f"without emulation. The handler is {HANDLER} in {TASK_ROOT}; the model is in {MODEL_PATH}.",
         ),
     )
-    inputs = _inputs_key(context.dockerfile, base, deps_dir, code_dir, manifest)
+    inputs = _inputs_key(context.dockerfile, base, deps_dir, code_dir, manifest, model_files)
     with open(context.dockerfile, "a", encoding="utf-8", newline="\n") as fh:
         fh.write(f'LABEL {INPUTS_LABEL}="{inputs}"\n')
     clock.lap("context")
@@ -358,23 +358,25 @@ def _labels(image: Mapping[str, Any]) -> dict[str, str]:
     return dict((image.get("Config") or {}).get("Labels") or {})
 
 
-def _inputs_key(dockerfile: Path, base: Mapping[str, Any], deps_dir: Path, code_dir: Path, manifest: Manifest) -> str:
+def _inputs_key(dockerfile: Path, base: Mapping[str, Any], deps_dir: Path, code_dir: Path, manifest: Manifest,
+                model_files: list[tuple[Path, str]]) -> str:  # fmt: skip
     """sha256 of what decides the image: the Dockerfile (base reference, layer descriptions with the
     pins, environment, labels), the base image's id, the dependency and code trees (their cache
-    folders are named by content key), and the model files' digests (checked by _model_files)."""
+    folders are named by content key), and the model layer's files (the model and its external
+    data by the manifest's digests, checked by _model_files; the small others by their bytes)."""
     import hashlib
 
     model = manifest["model"]
-    parts = [
-        dockerfile.read_text(encoding="utf-8"), str(base.get("Id", "")), deps_dir.name, code_dir.name,
-        str(model["sha256"]), *(str(item["sha256"]) for item in model.get("external_data") or []),
-        json.dumps(manifest, sort_keys=True),
-    ]  # fmt: skip
+    pinned = {str(model["file"]): str(model["sha256"])}
+    pinned.update({str(item["file"]): str(item["sha256"]) for item in model.get("external_data") or []})
+    parts = [dockerfile.read_text(encoding="utf-8"), str(base.get("Id", "")), deps_dir.name, code_dir.name]
+    parts += [f"{name}={pinned.get(name) or sha256_file(str(path))}" for path, name in sorted(model_files, key=lambda f: f[1])]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def _model_files(model_dir: Path, manifest: Manifest) -> list[tuple[Path, str]]:
-    """(source, name) of manifest.json, the model and its external data, each checked."""
+    """(source, name) of manifest.json, the model and its external data, each checked, and the
+    golden set when the folder has one (push --golden: the local cloud reads it from the image)."""
     model = manifest["model"]
     files = [(model_dir / MANIFEST_FILE, MANIFEST_FILE)]
     expected = [(str(model["file"]), str(model["sha256"]))]
@@ -390,6 +392,8 @@ def _model_files(model_dir: Path, manifest: Manifest) -> list[tuple[Path, str]]:
                 f"conversion: convert the model again (python -m deployer convert)"
             )
         files.append((path, name))
+    if (model_dir / GOLDEN_FILE).is_file():
+        files.append((model_dir / GOLDEN_FILE, GOLDEN_FILE))
     return files
 
 

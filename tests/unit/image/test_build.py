@@ -206,6 +206,18 @@ def test_same_inputs_are_not_built_again_and_a_change_is(model_dir: Path, tmp_pa
     assert "FROM onnx-lambda/standin-python:3.13-other" in docker.builds[1]["dockerfile"]
 
 
+def test_a_golden_set_in_the_folder_goes_into_the_model_layer_and_the_inputs(model_dir: Path, tmp_path: Path) -> None:
+    """push --golden hands build a folder with golden.json: the local cloud reads it from the image."""
+    docker = FakeDocker()
+    run_build(model_dir, tmp_path, docker)
+    (model_dir / "golden.json").write_text('{"inputs": {"X": [[1, 2, 3, 4]]}, "compare": "live"}')
+    run_build(model_dir, tmp_path, docker)
+    assert "layers/2-model/opt/model/golden.json" in docker.builds[1]["files"]
+    (model_dir / "golden.json").write_text('{"inputs": {"X": [[4, 3, 2, 1]]}, "compare": "live"}')
+    run_build(model_dir, tmp_path, docker)
+    assert len(docker.builds) == 3  # another golden set: other inputs, built again
+
+
 def test_each_architecture_has_its_own_tag_and_context(model_dir: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     from deployer.image.build import built_base
