@@ -42,7 +42,7 @@ CASES = [
     ("unknown route", "GET", "/v3/whatever", None, None, 404, ["/v3/whatever"]),
     ("wrong method", "GET", "/v2/models/pair/infer", None, None, 405, ["GET", "POST"]),
     ("wrong method tf", "PUT", "/v1/models/pair:predict", "{}", None, 405, ["PUT"]),
-    ("classify not served", "POST", "/v1/models/pair:classify", "{}", None, 404, [":classify", ":predict"]),
+    ("regress not served", "POST", "/v1/models/pair:regress", "{}", None, 404, [":regress", ":predict", ":classify"]),
     ("missing input", "POST", "/v2/models/pair/infer", json.dumps({"inputs": good()["inputs"][:1]}), None, 400, ["missing input b", "INT64"]),
     ("unknown input", "POST", "/v2/models/pair/infer",
      json.dumps({"inputs": good()["inputs"] + [{"name": "c", "datatype": "FP32", "shape": [1], "data": [1]}]}), None, 400, ["unknown input 'c'", "a (FP32"]),
