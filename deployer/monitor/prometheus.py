@@ -38,10 +38,12 @@ _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 _V2_ANSWER = re.compile(rb'^\{"model_name":"([^"\\]{1,200})","model_version":"([^"\\]{0,200})"')
 _REQUEST_METRICS = frozenset({"ColdStart", "ModelLoadMs", "RequestMs", "InferenceMs", "BatchSize", "PayloadBytes", "Errors"})
 _HANDLER_DIMS = frozenset({"model", "version", "service"})
-_STATIC = {"/v2/health/live", "/v2/health/ready", "/v2", "/openapi.json", "/"}
-_MODEL_ROUTES = (
+_STATIC = {"/v2/health/live", "/v2/health/ready", "/v2", "/openapi.json", "/", "/ping"}
+_MODEL_ROUTES = (  # KServe v2, TF Serving, TorchServe's inference and describe-model routes
     (re.compile(r"^/v2/models/([^/]+)(/versions/[^/]+)?(/infer|/ready)?$"), "/v2/models/"),
-    (re.compile(r"^/v1/models/([^/:]+)(/versions/[^/:]+)?(/metadata|:predict)?$"), "/v1/models/"),
+    (re.compile(r"^/v1/models/([^/:]+)(/versions/[^/:]+)?(/metadata|:predict|:classify)?$"), "/v1/models/"),
+    (re.compile(r"^/predictions/([^/]+)(/[^/]+)?()$"), "/predictions/"),
+    (re.compile(r"^/models/([^/]+)(/[^/]+)?()$"), "/models/"),
 )
 
 
@@ -53,7 +55,9 @@ def route_template(path: str) -> tuple[str, str | None]:
     for pattern, prefix in _MODEL_ROUTES:
         match = pattern.match(bare)
         if match:
-            versioned = "/versions/{version}" if match.group(2) else ""
+            versioned = ""
+            if match.group(2):
+                versioned = "/versions/{version}" if match.group(2).startswith("/versions/") else "/{version}"
             return f"{prefix}{{model}}{versioned}{match.group(3) or ''}", match.group(1)
     return "other", None
 

@@ -18,6 +18,10 @@ from deployer.monitor.prometheus import GatewayMetrics, route_template  # noqa: 
     [("/v2/models/iris/infer", "/v2/models/{model}/infer", "iris"), ("/v2/models/iris?x=1", "/v2/models/{model}", "iris"),
      ("/v2/models/iris/versions/3/infer", "/v2/models/{model}/versions/{version}/infer", "iris"),
      ("/v1/models/iris:predict", "/v1/models/{model}:predict", "iris"), ("/v2/health/live", "/v2/health/live", None),
+     ("/v1/models/iris:classify", "/v1/models/{model}:classify", "iris"), ("/ping", "/ping", None),
+     ("/predictions/iris", "/predictions/{model}", "iris"),
+     ("/predictions/iris/684fa80f73a6", "/predictions/{model}/{version}", "iris"),
+     ("/models/iris", "/models/{model}", "iris"), ("/predictions/a/b/c", "other", None),
      ("/admin/../etc", "other", None), ("/v2/models/a/b/c", "other", None)],
 )  # fmt: skip
 def test_routes_are_templates(path: str, route: str, model: str | None) -> None:
