@@ -44,7 +44,7 @@ class Case:
 
     index: int
     target: str
-    form: str  # v2-json, v2-base64, v2-binary, tf-instances, tf-inputs, other
+    form: str  # v2-json, v2-base64, v2-binary, tf-instances, tf-inputs, ts-predictions, other
     method: str
     path: str
     headers: dict[str, str]
@@ -197,6 +197,23 @@ def valid_case(target: Target, rng: random.Random, index: int, form: str) -> tup
             return case, tree
         return Case(index, target.name, form, "POST", v2 + "/infer", dict(JSON_CT), header, expected, binary_out,
                     strings=strings), tree
+    if form == "ts-predictions":  # TorchServe's /predictions: the input itself, {"data": ...} or {"instances": [...]}
+        path = f"/predictions/{target.name}" + (f"/{_version(target)}" if rng.random() < 0.2 else "")
+        if len(target.inputs) == 1:
+            value: Any = _scalars(feeds[target.inputs[0][0]])
+        else:
+            value = {name: _scalars(feeds[name]) for name, _, _ in target.inputs}
+        wrap = rng.choice(["bare", "data", "instances"])
+        if wrap == "instances":
+            if len(target.inputs) == 1:
+                tree = {"instances": value}
+            else:
+                tree = {"instances": [{name: _scalars(feeds[name][i]) for name, _, _ in target.inputs}
+                                      for i in range(rows)]}
+        else:
+            tree = value if wrap == "bare" else {"data": value}
+        body = dumps(tree, ensure_ascii=rng.random() < 0.5).encode()
+        return Case(index, target.name, form, "POST", path, dict(JSON_CT), body, expected, strings=strings), tree
     tf = f"/v1/models/{target.name}:predict"
     if form == "tf-instances":
         if len(target.inputs) == 1:
@@ -315,6 +332,8 @@ def _check_outputs(case: Case, target: Target, headers: dict[str, str], body: by
     try:
         if case.form.startswith("v2"):
             got = _outputs_v2(case, 200, headers, body)
+        elif case.form.startswith("ts"):  # a batch in: one prediction per row, as TF Serving's predictions
+            got = _outputs_tf(case, target, {"predictions": json.loads(body)})
         else:
             got = _outputs_tf(case, target, json.loads(body))
     except (ValueError, KeyError, TypeError) as exc:
@@ -334,7 +353,8 @@ def _check_shape_of_answer(case: Case, target: Target, headers: dict[str, str], 
     """A 200 to a mutated request: well formed, and no string the client did not send."""
     try:
         got = _outputs_v2(case, 200, headers, body) if case.path.startswith("/v2/") and case.path.endswith("/infer") \
-            else (_outputs_tf(case, target, json.loads(body)) if case.path.endswith(":predict") else {})
+            else (_outputs_tf(case, target, json.loads(body)) if case.path.endswith(":predict") else
+                  _ts_outputs(case, target, body) if case.path.startswith("/predictions/") else {})
     except (ValueError, KeyError, TypeError) as exc:
         return [f"unreadable 200 answer: {type(exc).__name__}: {exc}"]
     if target.name != "words":
@@ -352,6 +372,15 @@ def _check_shape_of_answer(case: Case, target: Target, headers: dict[str, str], 
             if not any(f in case.body for f in forms):
                 return [f"the model got the string {item!r:.60} that the request did not send (a repr?)"]
     return []
+
+
+def _ts_outputs(case: Case, target: Target, body: bytes) -> dict[str, np.ndarray]:
+    """TorchServe's answer: a list for a batch, one prediction for one example (a mutated body may
+    have lost its batch dimension)."""
+    answer = json.loads(body)
+    if isinstance(answer, list):
+        return _outputs_tf(case, target, {"predictions": answer})
+    return _outputs_tf(case, target, {"predictions": [answer]})
 
 
 def _sent_strings(case: Case) -> set[str] | None:
@@ -424,7 +453,9 @@ def other_case(target: Target, rng: random.Random, index: int) -> Case:
                        f"/v1/models/{name}", f"/v1/models/{name}/metadata", "/openapi.json", f"/v2/models/{name}x/infer",
                        f"/v1/models/{name}:classify", f"/v1/models/{name}:predict/x", "/v2/models//infer", "/",
                        f"/v2/models/{name}/versions/nope/infer", f"/v2/models/{name}/infer/", "/v2/models/%00/infer",
-                       f"/v1/models/{name}/versions/1:predict", "/v2/models/" + "a/" * 50])
+                       f"/v1/models/{name}/versions/1:predict", "/v2/models/" + "a/" * 50, "/ping",
+                       f"/models/{name}", f"/models/{name}/nope", f"/predictions/{name}/nope", "/predictions/",
+                       f"/predictions/{name}x", f"/v1/models/{name}:classify"])
     method = rng.choice(["GET", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
     body = b"" if method in ("GET", "HEAD") or rng.random() < 0.5 else dumps(
         rng.choice([{}, [], {"inputs": []}, Raw("null")])).encode()

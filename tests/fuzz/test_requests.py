@@ -33,7 +33,8 @@ from tests.fuzz.targets import TARGETS, TRACEBACK, Case, Target, big_case, other
 
 pytestmark = [pytest.mark.local, pytest.mark.fuzz]
 
-FORMS = [("v2-json", 0.32), ("v2-base64", 0.08), ("v2-binary", 0.15), ("tf-instances", 0.2), ("tf-inputs", 0.17),
+FORMS = [("v2-json", 0.28), ("v2-base64", 0.08), ("v2-binary", 0.14), ("tf-instances", 0.17), ("tf-inputs", 0.15),
+         ("ts-predictions", 0.1),
          ("other", 0.075), ("big", 0.005)]
 CANARY_EVERY = 250
 CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "text/plain", "application/octet-stream",
@@ -155,7 +156,7 @@ def _save(artifacts: Path, case: Case, status: int | str, body: bytes, found: li
 
 def _canary(endpoint: LocalEndpoint, target: Target, seed: int, index: int) -> list[str]:
     rng = random.Random(f"canary:{seed}:{target.name}:{index}")
-    case, _ = valid_case(target, rng, index, rng.choice(["v2-json", "v2-binary", "tf-instances", "tf-inputs"]))
+    case, _ = valid_case(target, rng, index, rng.choice(["v2-json", "v2-binary", "tf-instances", "tf-inputs", "ts-predictions"]))
     answer = endpoint.request(case.method, case.path, case.body, case.headers)
     return problems(case, target, answer.status, answer.headers, answer.body)
 
