@@ -28,7 +28,7 @@ from deployer.errors import ModelError
 from deployer.template.checks import DEFAULT_REGION, IGNORED_RULES, Finding
 from deployer.template.checks import check as check_template
 from deployer.template.generate import build_metadata as default_build_metadata
-from deployer.template.generate import generate
+from deployer.template.generate import generate, local_build_context
 from deployer.template.yaml_io import dump_yaml
 from functions.manifest import MANIFEST_FILE, MODEL_FILE, Manifest, ManifestError, load_manifest
 
@@ -144,7 +144,8 @@ def _context_warnings(model_dir: Path, out: Path, manifest: Manifest, config: De
                       metadata: Mapping[str, Any]) -> tuple[str, ...]:  # fmt: skip
     """What `sam build` would miss: the build context the Metadata names, made for this model and architecture."""
     context = Path(os.path.normpath(out.parent / str(metadata.get("DockerContext", "."))))
-    fix = (f"run `python -m deployer build {model_dir} --arch {config.architecture} --out {context} --base-image TAG` "
+    out_option = "" if context.absolute() == local_build_context(manifest, config).absolute() else f" --out {context}"
+    fix = (f"run `python -m deployer build {model_dir} --arch {config.architecture}{out_option} --base-image TAG` "
            f"before `sam build` (TAG: a base image in your Docker; without the option, the config's image.base)")  # fmt: skip
     if not (context / str(metadata.get("Dockerfile", "Dockerfile"))).is_file():
         return (f"no build context in {context} yet: `sam build` builds the image from it; {fix}",)
