@@ -194,19 +194,26 @@ def choose_builder(
     return built, "deployer.image build"
 
 
-def _built_base(model_dir: Path, config: DeployConfig, progress: Progress) -> str | None:
-    """The base image of the image `build` made for this model and architecture, if there is one."""
+def _built_base(model_dir: Path, config: DeployConfig, progress: Progress, docker: Any = None) -> str | None:
+    """The base image of the image `build` made for this model and architecture, if there is one
+    (`docker`: deployer.image's Docker, default its CLI)."""
     from deployer.image import DockerCLI
     from deployer.image.build import built_base
     from deployer.template import load_model_manifest, local_image_tag
 
     manifest = load_model_manifest(model_dir)
     tag = local_image_tag(manifest, config)
-    base = built_base(DockerCLI(), tag, manifest, config.architecture)
+    docker = docker or DockerCLI()
+    base = built_base(docker, tag, manifest, config.architecture)
     if base is not None:
         progress.info(f"found {tag}, built by `build` for this model on {base}: building on the same base "
                       "(nothing is rebuilt when its inputs did not change)")  # fmt: skip
-    return base
+        return base
+    other = "arm64" if config.architecture == "x86_64" else "x86_64"
+    if built_base(docker, local_image_tag(manifest, config, other), manifest, other) is not None:
+        progress.warn(f"`build` made an {other} image of this model ({local_image_tag(manifest, config, other)}), "
+                      f"not an {config.architecture} one: pass --arch {other} to push that one")  # fmt: skip
+    return None
 
 
 def _image_builder() -> Callable[..., Any] | None:
