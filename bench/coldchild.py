@@ -7,12 +7,15 @@ imports, so each mode pays for exactly what it needs. Prints one line
 ``BENCH_RESULT {json}`` as soon as the first prediction is done; the parent times spawn → line.
 
 MODE:
-  floor    import onnxruntime, InferenceSession on the (offline-optimized) model with runtime
-           graph optimizations disabled, one run on the raw input
+  floor    import onnxruntime, InferenceSession on the (offline-optimized) model at the runtime
+           graph optimization level its manifest names (as the handler opens it), one run on
+           the raw input
   handler  import functions.app, call handler(event, context) once
   stub     the same with bench.stub_app (when the real handler does not exist)
   naive    the same with bench.naive_app
-  handler-nosha  the handler with functions.model.sha256_file made instant (diagnostic)
+  sample   the same with bench.aws_sample_app (the AWS-sample-style peer)
+  handler-sha256  the handler with MODEL_VERIFY=sha256: the full run-time hash of the model
+           files instead of the default size check (prices that choice)
   ladder   import the steps of argv[3] (';' between steps, ',' between modules) in order,
            timing each step; reports the per-step milliseconds
 """
@@ -63,7 +66,13 @@ def main() -> None:
         with open(os.path.join(folder, "manifest.json"), "rb") as fh:
             manifest = json.loads(fh.read())
         so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        runtime = manifest.get("runtime") or {}
+        level = runtime.get("graph_optimization_level") or ("disable_all" if runtime.get("optimized") else "all")
+        so.graph_optimization_level = {
+            "disable_all": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[level]
         sess = ort.InferenceSession(os.path.join(folder, manifest["model"]["file"]), so,
                                     providers=["CPUExecutionProvider"])
         t2 = time.perf_counter()
@@ -76,17 +85,13 @@ def main() -> None:
         _report(status=200, import_ms=(t1 - T0) * 1e3, init_ms=(t2 - t1) * 1e3,
                 first_ms=(t3 - t2) * 1e3, out_len=int(out[0].size))
         return
-    if mode == "handler-nosha":
-        # Diagnostic: the handler with its model-file sha256 check made instant (the manifest's
-        # digest is returned), to price that check in a cold start. Source untouched.
-        import functions.model as fm
-        if not hasattr(fm, "sha256_file"):
-            raise SystemExit("functions.model.sha256_file not found: diagnostic not applicable")
-        with open(os.path.join(folder, "manifest.json"), "rb") as fh:
-            expected = json.loads(fh.read())["model"]["sha256"]
-        fm.sha256_file = lambda path, *a, **k: expected
+    if mode == "handler-sha256":
+        # The handler with the full run-time hash of the model files (functions/model.py,
+        # MODEL_VERIFY), against the default size check: what moving the digest to build time saves.
+        os.environ["MODEL_VERIFY"] = "sha256"
         mode = "handler"
-    module = {"handler": "functions.app", "stub": "bench.stub_app", "naive": "bench.naive_app"}[mode]
+    module = {"handler": "functions.app", "stub": "bench.stub_app", "naive": "bench.naive_app",
+              "sample": "bench.aws_sample_app"}[mode]
     with open(os.path.join(work, "event.json"), "rb") as fh:
         event = json.loads(fh.read())
     from bench.context import FakeContext

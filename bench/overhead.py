@@ -43,8 +43,9 @@ ABLATIONS = {
 
 def run_overhead(model_dirs: dict[str, Path], kinds: dict[str, list[str]], pairs: dict[str, int],
                  profile_calls: dict[str, int], which: str, ablate_pairs: dict[str, int] | None = None,
-                 log=print) -> dict[str, Any]:
-    """Spawn one child per model; return {model: child result}."""
+                 log=print, originals: dict[str, Path] | None = None) -> dict[str, Any]:
+    """Spawn one child per model; return {model: child result}. `originals`: the model's original
+    (unconverted) file, timed as a default session in the same rotation."""
     from bench.target import REPO_ROOT
 
     results: dict[str, Any] = {}
@@ -55,6 +56,8 @@ def run_overhead(model_dirs: dict[str, Path], kinds: dict[str, list[str]], pairs
             env = {**os.environ, "MODEL_PATH": str(folder), "PYTHONPATH": str(REPO_ROOT),
                    "POWERTOOLS_METRICS_NAMESPACE": "bench", "AWS_REGION": "us-east-1",
                    "AWS_DEFAULT_REGION": "us-east-1"}
+            if originals and model in originals:
+                env["BENCH_ORIGINAL_MODEL"] = str(originals[model])
             cmd = [sys.executable, "-m", "bench.overhead", "--handler", which, "--out", str(out),
                    "--kinds", ",".join(kinds[model]), "--pairs", str(pairs[model]),
                    "--profile-calls", str(profile_calls[model])]
@@ -197,9 +200,16 @@ def _child(args: argparse.Namespace) -> None:
     if args.handler == "real" and args.lean:
         import bench.stub_app as stub_app
 
-        stub_app.SESSION = sess  # same session: only the Python around session.run differs
-        lean = stub_app.handler
+        lean = stub_app.make_handler(sess)  # same session: only the Python around session.run differs
     opts = sess.get_session_options()
+    original = None
+    if os.environ.get("BENCH_ORIGINAL_MODEL"):  # what a user gets for free: defaults, original file
+        original = ort.InferenceSession(os.environ["BENCH_ORIGINAL_MODEL"], providers=["CPUExecutionProvider"])
+    lean_original = None
+    if original is not None:
+        import bench.stub_app as stub_app
+
+        lean_original = stub_app.make_handler(original)  # the same minimal handler, serving the original
 
     result: dict[str, Any] = {
         "handler": args.handler, "model": manifest["name"], "folder": str(folder),
@@ -233,6 +243,9 @@ def _child(args: argparse.Namespace) -> None:
         for _ in range(warm):
             handler(event, FakeContext())
             sess.run(None, feeds)
+            if original is not None:
+                original.run(None, feeds)
+                lean_original(event, FakeContext())  # type: ignore[misc]
             if lean is not None:
                 lean(event, FakeContext())
         calls += warm
@@ -243,13 +256,17 @@ def _child(args: argparse.Namespace) -> None:
         arms: list[tuple[str, Any]] = [("bare", None), ("handler", handler)]
         if lean is not None:
             arms.append(("lean", lean))
+        if original is not None:
+            arms += [("orig", None), ("lean_orig", lean_original)]
         times: dict[str, list[int]] = {name: [] for name, _ in arms}
         pc = time.perf_counter_ns
         n_arms = len(arms)
         for i in range(args.pairs):
             k = i % n_arms
             for name, fn in arms[k:] + arms[:k]:
-                if fn is None:
+                if name == "orig":
+                    t0 = pc(); original.run(None, feeds); t1 = pc()  # type: ignore[union-attr]
+                elif fn is None:
                     t0 = pc(); sess.run(None, feeds); t1 = pc()
                 else:
                     ctx = FakeContext()
@@ -258,6 +275,9 @@ def _child(args: argparse.Namespace) -> None:
         bare_ns, hand_ns = times["bare"], times["handler"]
         if lean is not None:
             entry["lean_ns"] = times["lean"]
+        if original is not None:
+            entry["orig_ns"] = times["orig"]
+            entry["lean_orig_ns"] = times["lean_orig"]
         calls += args.pairs
         entry["bare_ns"] = bare_ns
         entry["handler_ns"] = hand_ns

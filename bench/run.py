@@ -58,7 +58,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="fewer repeats (under ~2 minutes)")
     p.add_argument("--only", default=",".join(SECTIONS),
                    help=f"comma-separated sections to run, of {', '.join(SECTIONS)}")
-    p.add_argument("--models", default="mlp,resnet18", help="comma-separated: mlp, resnet18")
+    p.add_argument("--models", default="mlp,resnet18,cnn4", help="comma-separated: mlp, resnet18, cnn4")
     p.add_argument("--handler", choices=["auto", "real", "stub"], default="auto",
                    help="real = functions.app; stub = bench/stub_app.py; auto = real if present")
     p.add_argument("--no-naive", action="store_true", help="skip the naive cold-start column")
@@ -203,12 +203,15 @@ def main(argv: list[str] | None = None) -> None:
         kinds = {"mlp": ["v2-json", "v2-binary", "v2-b64", "v1-instances"],
                  # v1 instances on the ResNet is the v2 JSON case again (3 MB of numbers);
                  # its pairs go to the three forms that have targets
-                 "resnet18": ["v2-json", "v2-binary", "v2-b64"]}
+                 "resnet18": ["v2-json", "v2-binary", "v2-b64"],
+                 # the small CNN: served against a default session on its original file (issue 12)
+                 "cnn4": ["v2-binary", "v2-b64"]}
+        originals = {n: ms.raw / "model.onnx" for n, ms in models.items() if n != "mlp"}
         return run_overhead(
             opt_dirs, kinds,
-            {"mlp": args.pairs_mlp, "resnet18": args.pairs_cnn},
-            {"mlp": args.prof_mlp, "resnet18": args.prof_cnn}, which,
-            ablate_pairs={"mlp": args.ablate}, log=_log)
+            {"mlp": args.pairs_mlp, "resnet18": args.pairs_cnn, "cnn4": args.pairs_cnn * 5},
+            {"mlp": args.prof_mlp, "resnet18": args.prof_cnn, "cnn4": args.prof_cnn * 5}, which,
+            ablate_pairs={"mlp": args.ablate}, log=_log, originals=originals)
 
     def do_cold() -> Any:
         from bench.coldstart import run_coldstart, run_import_ladder
@@ -231,9 +234,10 @@ def main(argv: list[str] | None = None) -> None:
         from bench.local_invoke import run_local, run_sam
 
         kinds = {"mlp": "v2-json", "resnet18": "v2-binary"}
-        local = run_local(opt_dirs, {m: kinds[m] for m in opt_dirs},
+        served = {m: d for m, d in opt_dirs.items() if m in kinds}  # the small CNN adds nothing here
+        local = run_local(served, {m: kinds[m] for m in served},
                           {"mlp": args.local_mlp, "resnet18": args.local_cnn}, log=_log)
-        sam = run_sam(opt_dirs, args.sam_image, args.sam_runs, log=_log)
+        sam = run_sam(served, args.sam_image, args.sam_runs, log=_log)
         return {"local": local, "sam": sam}
 
     def do_parse() -> Any:
