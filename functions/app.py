@@ -118,6 +118,7 @@ class Service:
         # None when the manifest has none or DRIFT_EVERY_N=0.
         self.drift = Drift.for_model(self.model, self.metrics.documents, warn=_warn) if self.model else None
         self._openapi: dict[str, Any] | None = None
+        self._routes: dict[tuple[str, str], Route] = {}
         self._debug = logger.isEnabledFor(DEBUG)
         self._static: dict[str, tuple[str, Route]] = {
             "/v2/health/live": ("GET", lambda req, t: json_response(200, {"live": True}, req.direct)),
@@ -229,6 +230,19 @@ class Service:
             raise MethodNotAllowed(f"{req.method} is not allowed on {req.path}; use {method}", (method,))
         return route
 
+    def _route(self, req: Request) -> Route:
+        """`route`, remembered per (method, path) for HTTP requests: the path is parsed once, not per
+        request (a route's own checks, the model name and version, still run in the route)."""
+        if req.direct:
+            return self.route(req)
+        key = (req.method, req.path)
+        found = self._routes.get(key)
+        if found is None:
+            found = self.route(req)  # raises for an unknown path or method: nothing is kept
+            if len(self._routes) < 64:  # bounded: paths are the client's to choose
+                self._routes[key] = found
+        return found
+
     def handler(self, event: Any, context: Any) -> Response:
         """Answer one invocation; every outcome is a response, never an unhandled exception."""
         started = time.perf_counter()
@@ -250,7 +264,7 @@ class Service:
                 timing.margin_ms = self.margin_ms
             req = parse_event(event, self.limits.max_body_bytes)
             size = req.size
-            response = self.route(req)(req, timing)
+            response = self._route(req)(req, timing)
         except HTTPError as exc:
             error = exc
             response = error_response(exc, direct)

@@ -81,7 +81,7 @@ class RequestMetrics:
         doc["_aws"]["Timestamp"] = int(time.time() * 1000)
         for name, value in values.items():
             doc[name][0] = value
-        (self._out or sys.stdout).write(orjson.dumps(doc).decode() + "\n")
+        (self._out or sys.stdout).write(orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE).decode())
 
     def documents(self, docs: list[tuple[dict[str, str], dict[str, float]]]) -> None:
         """One EMF document per (extra dimensions, values), all written at once."""

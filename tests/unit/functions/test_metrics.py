@@ -134,3 +134,17 @@ def test_drift_and_request_documents_keep_powertools_key_order() -> None:
     theirs = provider.serialize_metric_set()
     ours = json.loads(out.getvalue())
     assert list(ours) == list(theirs) and ours["_aws"]["CloudWatchMetrics"] == theirs["_aws"]["CloudWatchMetrics"]
+
+
+def test_routes_are_parsed_once_per_path_and_still_checked(pair_dir: Path) -> None:
+    client = Client(Service(str(pair_dir)))
+    assert client.infer("pair", good()).status == 200
+    assert client.infer("pair", good()).status == 200
+    assert len(client.service._routes) == 1  # the second request reused the first one's route
+    assert client.request("GET", "/v2/models/pair/infer").status == 405  # other method: refused, not cached
+    assert len(client.service._routes) == 1
+    for _ in range(2):  # the model's name is checked in the route, on every request
+        assert client.infer("other", good()).status == 404
+    for n in range(80):  # paths are the client's to choose: what is kept stays bounded
+        client.infer(f"m{n}", good())
+    assert len(client.service._routes) == 64
