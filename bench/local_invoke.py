@@ -10,6 +10,20 @@ image whose CMD is ``functions.app.handler``. With ``--sam-image`` the bench der
 per model from it with the bench model inside; without, it builds its own from the stand-in
 base image (bench/sam_image.py). Without Docker or a base image the column says "not measured"
 and why.
+
+The local loop (``run_loop``, issue 12's target) is what a user runs, side by side with SAM on
+the same model, image and event, in alternation (the order rotating every round):
+
+- *invoke*: ``python -m deployer invoke MODEL -d @body`` (a fresh process: the CLI, the RIE on
+  the host, the runtime's init, the request, the stop) against ``sam local invoke`` of the image
+  ``python -m deployer build MODEL --base-image <stand-in>`` built, with the API Gateway event
+  of the same body. Wall time of each command, spawn to exit.
+- *served*: one warm request (a new TCP connection each, as curl makes) to ``python -m
+  deployer serve MODEL`` against ``sam local start-api --warm-containers EAGER`` on the same
+  image, both started and warmed before the rounds.
+
+SAM runs without AWS credentials in its environment (it calls STS otherwise) and without
+telemetry. The model is examples/iris/model: the loop's cost, not the model's, is measured.
 """
 
 from __future__ import annotations
@@ -24,7 +38,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_local", "run_sam", "docker_status"]
+__all__ = ["run_local", "run_sam", "run_loop", "docker_status"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOOP_MODEL = REPO_ROOT / "examples" / "iris" / "model"
+_READY_S = 120.0
 
 
 def run_local(model_dirs: dict[str, Path], kinds: dict[str, str], warm: dict[str, int],
@@ -194,3 +212,262 @@ def run_sam(model_dirs: dict[str, Path], image: str | None, runs: int, log=print
                                   f"{(p.stdout + p.stderr).decode(errors='replace')[-400:]}")
             out[model] = {"ns": ns, "errors": errors[:3], "derived_image": tag}
     return out
+
+
+# --------------------------------------------------------------------------- the local loop vs SAM
+
+def _no_aws_env() -> dict[str, str]:
+    """The environment without AWS_* (SAM calls STS when it finds credentials) and no telemetry."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["SAM_CLI_TELEMETRY"] = "0"
+    return env
+
+
+def deployer_image(folder: Path, base: str, log=print) -> tuple[str | None, str]:
+    """`python -m deployer build FOLDER --base-image BASE` (cached by the deployer): (tag, "") or (None, why)."""
+    out = REPO_ROOT / "bench" / ".models" / "deployer-build" / folder.name
+    log(f"  python -m deployer build {folder.relative_to(REPO_ROOT)} --base-image {base} ...")
+    p = subprocess.run([sys.executable, "-m", "deployer", "build", str(folder), "--base-image", base,
+                        "--out", str(out), "--json"], capture_output=True, cwd=REPO_ROOT,
+                       env=_no_aws_env(), timeout=1800)
+    try:
+        return str(json.loads(p.stdout)["image"]), ""
+    except (ValueError, KeyError):
+        return None, (p.stdout + p.stderr).decode(errors="replace")[-600:]
+
+
+def _template(image: str) -> str:
+    return ("AWSTemplateFormatVersion: '2010-09-09'\n"
+            "Transform: AWS::Serverless-2016-10-31\n"
+            "Resources:\n"
+            "  Fn:\n"
+            "    Type: AWS::Serverless::Function\n"
+            "    Properties:\n"
+            "      PackageType: Image\n"
+            f"      ImageUri: {image}\n"
+            "      MemorySize: 1024\n"   # deployer serve/invoke's default
+            "      Timeout: 30\n"
+            "      Events:\n"
+            "        Api:\n"
+            "          Type: Api\n"
+            "          Properties:\n"
+            "            Path: /{proxy+}\n"
+            "            Method: ANY\n")
+
+
+def _timed(cmd: list[str], cwd: Path, env: dict[str, str], ok) -> tuple[int | None, str]:
+    t0 = time.perf_counter_ns()
+    p = subprocess.run(cmd, capture_output=True, cwd=cwd, env=env, timeout=300)
+    dt = time.perf_counter_ns() - t0
+    out = p.stdout.decode(errors="replace")
+    if p.returncode == 0 and ok(out):
+        return dt, ""
+    return None, f"exit {p.returncode}: {(p.stdout + p.stderr).decode(errors='replace')[-400:]}"
+
+
+def _endpoint_once(folder: Path, path: str, body: bytes) -> tuple[int | None, str]:
+    from deployer.local import LocalEndpoint
+
+    t0 = time.perf_counter_ns()
+    try:
+        with LocalEndpoint(folder, port=0, output=lambda line: None) as ep:
+            status = ep.request("POST", path, body, {"Content-Type": "application/json"}).status
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    dt = time.perf_counter_ns() - t0
+    return (dt, "") if status == 200 else (None, f"HTTP {status}")
+
+
+def _post(port: int, path: str, body: bytes) -> tuple[int, int]:
+    """(ns, status) of one POST on a new connection, as curl makes it."""
+    import http.client
+
+    t0 = time.perf_counter_ns()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        resp.read()
+        status = resp.status
+    finally:
+        conn.close()
+    return time.perf_counter_ns() - t0, status
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen, sig: int) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _wait_served(port: int, path: str, body: bytes, proc: subprocess.Popen) -> float:
+    """Seconds until the first 200 (the cold request included), or raise."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < _READY_S:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode} before serving")
+        try:
+            if _post(port, path, body)[1] == 200:
+                return time.monotonic() - t0
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"no 200 within {_READY_S:.0f} s")
+
+
+def run_loop(rounds: int, served_pairs: int, log=print) -> dict[str, Any]:
+    """The local loop against SAM (module docstring): invoke rounds, then served pairs."""
+    import signal
+
+    import numpy as np
+
+    from bench.events import make_body, make_event
+    from bench.sam_image import find_base_image
+
+    sam = _sam_bin()
+    if not sam:
+        return {"error": "not measured: the `sam` CLI is not installed (aws-sam-cli)"}
+    ok, why = docker_status()
+    if not ok:
+        return {"error": f"not measured: {why} (start it: infra/dockerd/start)"}
+    base, py = find_base_image()
+    if base is None:
+        return {"error": f"not measured: {py} (infra/standin-base/build)"}
+    folder = LOOP_MODEL
+    manifest = json.loads((folder / "manifest.json").read_text())
+    image, err = deployer_image(folder, base, log)
+    if image is None:
+        return {"error": f"not measured: python -m deployer build failed: {err}"}
+    name, input_name = manifest["name"], manifest["inputs"][0]["name"]
+    x = np.array([[5.1, 3.5, 1.4, 0.2]], dtype=np.float32)  # the manifest's sample row of iris
+    body, _ = make_body("v2-json", x, input_name)
+    path = f"/v2/models/{name}/infer"
+    env = _no_aws_env()
+    out: dict[str, Any] = {"image": image, "base": base, "model": str(folder.relative_to(REPO_ROOT)),
+                           "body_bytes": len(body)}
+    with tempfile.TemporaryDirectory(prefix="bench-loop-") as tmp:
+        work = Path(tmp)
+        (work / "body.json").write_bytes(body)
+        (work / "event.json").write_text(json.dumps(make_event("v2-json", name, x, input_name)))
+        (work / "template.yaml").write_text(_template(image))
+        ours = [sys.executable, "-m", "deployer", "invoke", str(folder), "-d", f"@{work / 'body.json'}", "--json"]
+        theirs = [sam, "local", "invoke", "Fn", "-t", str(work / "template.yaml"), "-e",
+                  str(work / "event.json"), "--skip-pull-image", "--container-host", "127.0.0.1",
+                  "--container-host-interface", "127.0.0.1"]
+        variants: dict[str, Any] = {
+            "deployer invoke": lambda: _timed(ours, REPO_ROOT, env, lambda o: '"status": 200' in o),
+            "sam local invoke": lambda: _timed(theirs, REPO_ROOT, env,
+                                               lambda o: '"statusCode":200' in o.replace(" ", "")),
+            # what of ours is the runtime, not the CLI process: start, init + request, stop
+            "LocalEndpoint in-process": lambda: _endpoint_once(folder, path, body),
+        }
+        log(f"  invoke: {rounds} rounds of `python -m deployer invoke`, `sam local invoke` ({image}) and "
+            "LocalEndpoint in-process, alternating, + 1 warm-up each ...")
+        samples: dict[str, list[int]] = {k: [] for k in variants}
+        errors: list[str] = []
+        for r in range(rounds + 1):
+            order = list(variants)
+            order = order[r % len(order):] + order[:r % len(order)]  # rotate the order every round
+            got: dict[str, int | None] = {}
+            for key in order:
+                got[key], e = variants[key]()
+                if e:
+                    errors.append(f"{key}: {e}")
+            if r and all(got.values()):
+                for key, ns in got.items():
+                    samples[key].append(ns)
+        out["invoke"] = {"samples": samples, "errors": errors[:4], "commands": {
+            "deployer invoke": f"python -m deployer invoke {out['model']} -d @body.json --json",
+            "sam local invoke": "sam local invoke Fn -t template.yaml -e event.json --skip-pull-image "
+                                "--container-host 127.0.0.1 --container-host-interface 127.0.0.1"}}
+        out["served"] = _served(work, folder, image, sam, path, body, served_pairs, env, log, signal)
+    out["served"]["hops"] = _hops(folder, path, body)
+    return out
+
+
+def _served(work: Path, folder: Path, image: str, sam: str, path: str, body: bytes, pairs: int,
+            env: dict[str, str], log, signal) -> dict[str, Any]:
+    ours_port, sam_port = _free_port(), _free_port()
+    log(f"  served: `python -m deployer serve` and `sam local start-api --warm-containers EAGER`, "
+        f"{pairs} warm request pairs, alternating ...")
+    res: dict[str, Any] = {"commands": {
+        "deployer serve": f"python -m deployer serve {folder.relative_to(REPO_ROOT)} --port <free>",
+        "sam local start-api": "sam local start-api -t template.yaml --host 127.0.0.1 --port <free> "
+                               "--warm-containers EAGER --skip-pull-image --container-host 127.0.0.1 "
+                               "--container-host-interface 127.0.0.1"}}
+    with open(work / "serve.log", "wb") as ours_log, open(work / "sam.log", "wb") as sam_log:
+        ours = subprocess.Popen([sys.executable, "-m", "deployer", "serve", str(folder), "--port", str(ours_port)],
+                                cwd=REPO_ROOT, env=env, stdout=ours_log, stderr=subprocess.STDOUT)
+        theirs = subprocess.Popen([sam, "local", "start-api", "-t", str(work / "template.yaml"), "--host",
+                                   "127.0.0.1", "--port", str(sam_port), "--warm-containers", "EAGER",
+                                   "--skip-pull-image", "--container-host", "127.0.0.1",
+                                   "--container-host-interface", "127.0.0.1"],
+                                  cwd=work, env=env, stdout=sam_log, stderr=subprocess.STDOUT)
+        try:
+            res["ready_s"] = {"deployer serve": _wait_served(ours_port, path, body, ours),
+                              "sam local start-api": _wait_served(sam_port, path, body, theirs)}
+            ports = {"deployer serve": ours_port, "sam local start-api": sam_port}
+            for key, port in ports.items():  # warm both: the first answers are not timed
+                for _ in range(3):
+                    _post(port, path, body)
+            samples: dict[str, list[int]] = {k: [] for k in ports}
+            statuses: set[int] = set()
+            for r in range(pairs):
+                for key in (list(ports) if r % 2 == 0 else list(reversed(ports))):
+                    ns, status = _post(ports[key], path, body)
+                    samples[key].append(ns)
+                    statuses.add(status)
+            res["samples"], res["statuses"] = samples, sorted(statuses)
+        except Exception as exc:  # the section says what failed
+            res["error"] = f"{type(exc).__name__}: {exc}"
+            tail = (work / "sam.log").read_bytes()[-400:].decode(errors="replace")
+            res["error"] += f"; sam log: {tail}" if "sam" in str(exc) or not res.get("ready_s") else ""
+        finally:
+            _stop(ours, signal.SIGTERM)
+            _stop(theirs, signal.SIGINT)  # SAM removes its warm containers on Ctrl-C
+    return res
+
+
+def _hops(folder: Path, path: str, body: bytes, n: int = 200) -> dict[str, Any]:
+    """Where our warm request's time goes, in-process: through the gateway vs straight to the
+    emulator with the same event, alternating (the remainder is the RIE + awslambdaric hop)."""
+    from deployer.local import LocalEndpoint
+
+    headers = {"Content-Type": "application/json"}
+    event = json.dumps({"resource": "/{proxy+}", "path": path, "httpMethod": "POST", "headers": headers,
+                        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+                        "queryStringParameters": None, "multiValueQueryStringParameters": None,
+                        "pathParameters": {"proxy": path.lstrip("/")}, "stageVariables": None,
+                        "requestContext": {"resourcePath": "/{proxy+}", "httpMethod": "POST",
+                                           "path": "/prod" + path, "stage": "prod", "requestId": "bench",
+                                           "identity": {"sourceIp": "127.0.0.1"}},
+                        "body": body.decode(), "isBase64Encoded": False}).encode()
+    gateway: list[int] = []
+    direct: list[int] = []
+    try:
+        with LocalEndpoint(folder, port=0, output=lambda line: None) as ep:
+            ep.request("POST", path, body, headers)
+            for _ in range(n):
+                a = time.perf_counter_ns()
+                r = ep.request("POST", path, body, headers)
+                b = time.perf_counter_ns()
+                status, _ = ep.invoke(event)
+                gateway.append(b - a)
+                direct.append(time.perf_counter_ns() - b)
+                if r.status != 200 or status != 200:
+                    return {"error": f"HTTP {r.status}, invoke {status}"}
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"gateway_keepalive_ns": gateway, "emulator_direct_ns": direct}

@@ -14,6 +14,11 @@ is shared and drifts, so only ratios within one run mean anything. Sections:
 5. ``optimize``  session creation of the ResNet-18: original vs offline-optimized vs
                  memory-mapped external data (bench/optimize.py, through deployer.convert)
 6. ``drift``     the drift monitor's cost per request and at cold start (bench/drift.py)
+7. ``deploy``    push on the local target: first, unchanged, changed (bench/deploy.py)
+
+``local`` also runs the local loop against SAM (``deployer invoke`` vs ``sam local invoke``, a warm
+``deployer serve`` request vs ``sam local start-api``). A run of some sections (``--only``) merges
+into the existing report: the sections and target rows it did not run are kept (bench/loopreport.py).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ __all__ = ["main"]
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
-SECTIONS = ("overhead", "cold", "local", "parse", "optimize", "drift")
+SECTIONS = ("overhead", "cold", "local", "parse", "optimize", "drift", "deploy")
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -46,9 +51,11 @@ def _log(msg: str) -> None:
 PRESETS = {
     #            overhead pairs   profile calls   ablation  cold  parse  local warm   sam
     "full": dict(pairs_mlp=2000, pairs_cnn=60, prof_mlp=1000, prof_cnn=4, ablate=3000,
-                 cold_runs=20, parse_rounds=30, local_mlp=300, local_cnn=30, sam_runs=5),
+                 cold_runs=20, parse_rounds=30, local_mlp=300, local_cnn=30, sam_runs=5,
+                 loop_rounds=10, served_pairs=60, deploy_rounds=5),
     "quick": dict(pairs_mlp=300, pairs_cnn=8, prof_mlp=200, prof_cnn=1, ablate=500,
-                  cold_runs=5, parse_rounds=8, local_mlp=50, local_cnn=5, sam_runs=1),
+                  cold_runs=5, parse_rounds=8, local_mlp=50, local_cnn=5, sam_runs=1,
+                  loop_rounds=3, served_pairs=15, deploy_rounds=1),
 }
 
 
@@ -231,14 +238,15 @@ def main(argv: list[str] | None = None) -> None:
         return out
 
     def do_local() -> Any:
-        from bench.local_invoke import run_local, run_sam
+        from bench.local_invoke import run_local, run_loop, run_sam
 
         kinds = {"mlp": "v2-json", "resnet18": "v2-binary"}
         served = {m: d for m, d in opt_dirs.items() if m in kinds}  # the small CNN adds nothing here
         local = run_local(served, {m: kinds[m] for m in served},
                           {"mlp": args.local_mlp, "resnet18": args.local_cnn}, log=_log)
         sam = run_sam(served, args.sam_image, args.sam_runs, log=_log)
-        return {"local": local, "sam": sam}
+        loop = run_loop(args.loop_rounds, args.served_pairs, log=_log)
+        return {"local": local, "sam": sam, "loop": loop}
 
     def do_parse() -> Any:
         from bench.parse import run_parse
@@ -267,6 +275,13 @@ def main(argv: list[str] | None = None) -> None:
 
     section("drift", do_drift)
 
+    def do_deploy() -> Any:
+        from bench.deploy import run_deploy
+
+        return run_deploy(args.deploy_rounds, log=_log)
+
+    section("deploy", do_deploy)
+
     machine["loadavg_end"] = os.getloadavg()
     res["elapsed_s"] = time.monotonic() - started
     res["section_s"] = timings
@@ -285,6 +300,13 @@ def main(argv: list[str] | None = None) -> None:
     drift = res.get("drift") or {}
     if "markdown" in drift:
         report += "\n## 6. Drift monitor (issue 10)\n\n" + drift["markdown"] + "\n"
+    from bench.loopreport import merge, render_deploy
+
+    lines: list[str] = []
+    render_deploy(res.get("deploy"), lines.append)
+    report += ("\n" + "\n".join(lines)) if lines else ""
+    if out.exists():
+        report = merge(out.read_text(), report)  # keep the sections this run did not measure
     out.write_text(report)
     raw = BENCH_DIR / ".models" / "last-run.json"
     raw.write_text(json.dumps(res, default=str))

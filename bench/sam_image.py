@@ -36,7 +36,23 @@ RUNTIME = ("onnxruntime", "numpy", "orjson", "aws-lambda-powertools", "jmespath"
 
 
 def find_base_image() -> tuple[str | None, str]:
-    """(newest image carrying the stand-in label, its Python version) or (None, reason)."""
+    """(the stand-in base image, its Python version) or (None, reason).
+
+    The tag is what `infra/standin-base/build` prints last (it builds the image once, then
+    answers from its cache); without the script, the newest image carrying the label. The label
+    alone is not enough: every image built FROM the base inherits it (a test's "churn:..." image
+    was picked once).
+    """
+    script = REPO_ROOT / "infra" / "standin-base" / "build"
+    if script.exists():
+        b = subprocess.run([str(script)], capture_output=True, text=True, cwd=REPO_ROOT, timeout=1800)
+        lines = b.stdout.strip().splitlines()
+        if b.returncode == 0 and lines:
+            image = lines[-1].strip()
+            q = subprocess.run(["docker", "image", "inspect", image, "--format",
+                                "{{index .Config.Labels \"" + LABEL + "\"}}"], capture_output=True, text=True)
+            if q.returncode == 0:
+                return image, q.stdout.strip()
     p = subprocess.run(["docker", "images", "--filter", f"label={LABEL}", "--format",
                         "{{.Repository}}:{{.Tag}}\t{{.CreatedAt}}"], capture_output=True, text=True)
     if p.returncode != 0:

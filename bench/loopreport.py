@@ -1,0 +1,380 @@
+"""RESULTS.md's parts for issue 12's last two targets, and the merge that keeps other sections.
+
+- the local loop (bench/local_invoke.py `run_loop`): `deployer invoke` against `sam local
+  invoke`, a warm `deployer serve` request against `sam local start-api`; limits ≥ 5x and ≥ 100x
+  (SAM's time over ours), as the median of per-round ratios with a 95% bootstrap interval;
+- deploy (bench/deploy.py): push's time to a serving endpoint, first / unchanged / changed, the
+  bytes uploaded, and whether the unchanged push left the stack as it was.
+
+`merge(old, new)`: a run of some sections (`--only`) replaces those sections and their target
+rows in the existing RESULTS.md and keeps everything else, so two people measuring different
+sections do not erase each other's figures. The header says which parts were kept.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from bench.stats import bootstrap_ci, fmt_ms, median, p90
+
+__all__ = ["loop_verdicts", "render_loop", "render_deploy", "merge", "INVOKE_RATIO", "SERVED_RATIO"]
+
+INVOKE_RATIO = 5.0
+SERVED_RATIO = 100.0
+_SLOW_S = 0.5  # a SAM warm request past this waited on its log-matching delay (PERF-NOTES)
+
+
+def _at_least(value: float, limit: float, lo: float, hi: float) -> str:
+    if value != value:
+        return "not measured"
+    met = value >= limit
+    robust = (lo >= limit) if met else (hi < limit)
+    word = "**met**" if met else "**missed**"
+    return word if robust else f"{word} (limit inside the 95% CI: within noise)"
+
+
+def _ratio_stats(ours: list[int], sam: list[int]) -> dict[str, float]:
+    ratios = [s / o for o, s in zip(ours, sam) if o > 0]
+    lo, hi = bootstrap_ci(lambda r: median(r), [ratios])
+    mean_lo, mean_hi = bootstrap_ci(lambda a, b: (sum(b) / len(b)) / (sum(a) / len(a)), [ours, sam],
+                                    paired_groups=True)
+    return {"ratio": median(ratios), "lo": lo, "hi": hi, "ours": median(ours) / 1e6, "sam": median(sam) / 1e6,
+            "ours_p90": p90(ours) / 1e6, "sam_p90": p90(sam) / 1e6, "n": len(ratios),
+            "mean_ratio": (sum(sam) / len(sam)) / (sum(ours) / len(ours)) if ours and sam else float("nan"),
+            "mean_lo": mean_lo, "mean_hi": mean_hi}
+
+
+def _margin(value: float, limit: float) -> str:
+    d = value - limit
+    return f"{abs(d):.1f}x {'over' if d >= 0 else 'under'} the limit ({abs(d) / limit * 100:.0f}%)"
+
+
+def loop_verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    if "local" in res:
+        loop = (res.get("local") or {}).get("loop") or {}
+        rows += _invoke_rows(loop)
+    if "deploy" in res:
+        rows += _deploy_rows(res.get("deploy") or {})
+    return rows
+
+
+def _invoke_rows(loop: dict[str, Any]) -> list[dict[str, Any]]:
+    titles = ("3. Local loop: `sam local invoke` / `deployer invoke` (one invoke, fresh processes)",
+              "3. Local loop: `sam local start-api` / `deployer serve`, one warm request")
+    if loop.get("error"):
+        return [{"target": t, "measured": "–", "limit": f"≥ {lim:g}x", "verdict": "not measured", "margin": "",
+                 "why": loop["error"][:500]} for t, lim in zip(titles, (INVOKE_RATIO, SERVED_RATIO))]
+    rows = []
+    inv = loop.get("invoke") or {}
+    s = inv.get("samples") or {}
+    if s.get("deployer invoke"):
+        st = _ratio_stats(s["deployer invoke"], s["sam local invoke"])
+        why = ""
+        if st["ratio"] < INVOKE_RATIO or st["lo"] < INVOKE_RATIO:
+            why = _why_invoke(loop, st)
+        rows.append({"target": titles[0],
+                     "measured": f"{st['ratio']:.2f}x (95% CI {st['lo']:.2f}–{st['hi']:.2f}); "
+                                 f"{fmt_ms(st['ours'])} vs {fmt_ms(st['sam'])} ms, n={st['n']}",
+                     "limit": f"≥ {INVOKE_RATIO:g}x", "verdict": _at_least(st["ratio"], INVOKE_RATIO, st["lo"], st["hi"]),
+                     "margin": _margin(st["ratio"], INVOKE_RATIO), "why": why})
+    else:
+        rows.append({"target": titles[0], "measured": "–", "limit": f"≥ {INVOKE_RATIO:g}x", "verdict": "not measured",
+                     "margin": "", "why": "; ".join(inv.get("errors") or ["no sample"])[:500]})
+    srv = loop.get("served") or {}
+    s = srv.get("samples") or {}
+    if s.get("deployer serve"):
+        st = _ratio_stats(s["deployer serve"], s["sam local start-api"])
+        rows.append({"target": titles[1],
+                     "measured": f"{st['ratio']:.0f}x (95% CI {st['lo']:.0f}–{st['hi']:.0f}) per request; total "
+                                 f"time {st['mean_ratio']:.0f}x (95% CI {st['mean_lo']:.0f}–{st['mean_hi']:.0f}); "
+                                 f"{fmt_ms(st['ours'])} vs {fmt_ms(st['sam'])} ms, n={st['n']}",
+                     "limit": f"≥ {SERVED_RATIO:g}x", "verdict": _at_least(st["ratio"], SERVED_RATIO, st["lo"], st["hi"]),
+                     "margin": _margin(st["ratio"], SERVED_RATIO), "why": _why_served(srv, st)})
+    else:
+        rows.append({"target": titles[1], "measured": "–", "limit": f"≥ {SERVED_RATIO:g}x",
+                     "verdict": "not measured", "margin": "", "why": str(srv.get("error", "no sample"))[:500]})
+    return rows
+
+
+def _why_invoke(loop: dict[str, Any], st: dict[str, float]) -> str:
+    s = loop["invoke"]["samples"]
+    parts = [f"`deployer invoke` takes {fmt_ms(st['ours'])} ms (p90 {fmt_ms(st['ours_p90'])}), "
+             f"`sam local invoke` {fmt_ms(st['sam'])} ms (p90 {fmt_ms(st['sam_p90'])})."]
+    ep = s.get("LocalEndpoint in-process") or []
+    if ep:
+        rt = median(ep) / 1e6
+        parts.append(f"Of ours, the runtime itself (RIE start, the runtime's init with the model load, the "
+                     f"request, the stop; `LocalEndpoint` in-process, same rounds) is {fmt_ms(rt)} ms; the other "
+                     f"{fmt_ms(st['ours'] - rt)} ms are the CLI process: interpreter, `deployer.cli`'s imports "
+                     "(typer, rich, `deployer/__init__`'s importlib.metadata) and typer 0.29 building a pydantic "
+                     "TypeAdapter for every parameter (pydantic's import included, ~125 ms measured apart).")
+    parts.append(f"At ≥ {INVOKE_RATIO:g}x ours must be ≤ {fmt_ms(st['sam'] / INVOKE_RATIO)} ms against this SAM.")
+    return " ".join(parts)
+
+
+def _why_served(srv: dict[str, Any], st: dict[str, float]) -> str:
+    sam = srv["samples"]["sam local start-api"]
+    slow = [x for x in sam if x > _SLOW_S * 1e9]
+    fast = [x for x in sam if x <= _SLOW_S * 1e9]
+    parts = [f"SAM's warm requests are bimodal: {len(slow)} of {len(sam)} waited over {_SLOW_S:g} s "
+             f"(median {fmt_ms(median(slow) / 1e6) if slow else '–'} ms: its log-matching delay), the others "
+             f"took {fmt_ms(median(fast) / 1e6) if fast else '–'} ms (median). The per-request median ratio "
+             "depends on which mode dominates; total time over all requests is the mean ratio."]
+    hops = srv.get("hops") or {}
+    if hops.get("gateway_keepalive_ns"):
+        g, d = median(hops["gateway_keepalive_ns"]) / 1e6, median(hops["emulator_direct_ns"]) / 1e6
+        parts.append(f"Ours, in-process on a kept-alive connection: {fmt_ms(g)} ms through the gateway, of which "
+                     f"{fmt_ms(d)} ms is the event straight to the Runtime Interface Emulator and back through "
+                     "awslambdaric (the real runtime, the floor of this design); a new TCP connection per request "
+                     f"and a separate client process make the {fmt_ms(st['ours'])} ms measured against SAM.")
+    if st["ratio"] < SERVED_RATIO:
+        parts.append(f"{SERVED_RATIO:g}x per request would need ours ≤ {fmt_ms(st['sam'] / SERVED_RATIO)} ms, "
+                     "below the emulator hop itself.")
+    return " ".join(parts)
+
+
+def _deploy_rows(dep: dict[str, Any]) -> list[dict[str, Any]]:
+    title = "7. Deploy: unchanged re-push uploads 0 bytes and updates no stack (local target)"
+    rounds = dep.get("rounds") or []
+    if dep.get("error") or not rounds:
+        return [{"target": title, "measured": "–", "limit": "0 bytes, no update", "verdict": "not measured",
+                 "margin": "", "why": str(dep.get("error", "no round ran"))[:500]}]
+    checked, bad, notes = 0, [], []
+    for i, r in enumerate(rounds):
+        u = r.get("unchanged")
+        if not u or u.get("error"):
+            notes.append(f"round {i + 1}: {(u or {}).get('error') or r.get('error') or 'no unchanged push'}"[:300])
+            continue
+        checked += 1
+        d = u.get("stack_diff") or {}
+        problems = []
+        if u.get("uploaded_bytes") or u.get("uploaded_config_bytes"):
+            problems.append(f"{u.get('uploaded_bytes')} layer + {u.get('uploaded_config_bytes')} config bytes uploaded")
+        if u.get("changed") or u.get("change_set"):
+            problems.append(f"push says changed (steps {u.get('steps')})")
+        if not d:
+            problems.append("the cloud's stack could not be read")
+        else:
+            if d.get("new_events"):
+                problems.append(f"{d['new_events']} new stack events")
+            if d.get("new_executed_change_sets"):
+                problems.append(f"change set executed: {d['new_executed_change_sets']}")
+            if d.get("last_updated_moved"):
+                problems.append("LastUpdatedTime moved")
+            if d.get("versions") and d["versions"][0] != d["versions"][1]:
+                problems.append(f"versions {d['versions'][0]} → {d['versions'][1]}")
+        if problems:
+            bad.append(f"round {i + 1}: " + "; ".join(problems))
+    ok = checked and not bad
+    times = _deploy_times(rounds)
+    t = times.get("unchanged")
+    measured = (f"{checked} of {len(rounds)} rounds checked: " + ("0 bytes, no new stack event, no change set "
+                "executed, versions unchanged" if ok else "; ".join(bad)[:400])
+                + (f"; {t['med']:.2f} s (95% CI {t['lo']:.2f}–{t['hi']:.2f})" if t else ""))
+    return [{"target": title, "measured": measured, "limit": "0 bytes, no update",
+             "verdict": "**met**" if ok else ("**missed**" if checked else "not measured"),
+             "margin": "", "why": "; ".join(bad + notes)[:800]}]
+
+
+def _deploy_times(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    out = {}
+    for step in ("first", "unchanged", "changed"):
+        xs = [r[step]["seconds"] for r in rounds if isinstance(r.get(step), dict) and not r[step].get("error")]
+        if xs:
+            lo, hi = bootstrap_ci(lambda v: median(v), [xs])
+            out[step] = {"med": median(xs), "lo": lo, "hi": hi, "p90": p90(xs), "n": len(xs)}
+    return out
+
+
+# --------------------------------------------------------------------------- rendering
+
+def render_loop(loop: dict[str, Any] | None, add: Callable[[str], None]) -> None:
+    """The local loop against SAM: part of section 3."""
+    if loop is None:
+        return
+    add("### The local loop against SAM (issue 12)")
+    add("")
+    add("Side by side on the same model (examples/iris/model), the image `python -m deployer build` made of it "
+        "on the stand-in base, and the same event; variants alternate, the order rotating every round, after one "
+        "unmeasured warm-up each (bench/local_invoke.py `run_loop`). SAM runs with no AWS_* variable (no STS "
+        "call) and no telemetry. *ratio* = SAM's time / ours, median of the per-round ratios, 95% bootstrap "
+        "interval.")
+    add("")
+    if loop.get("error"):
+        add(f"Not measured: {loop['error']}")
+        add("")
+        return
+    add(f"Image: `{loop.get('image')}` (base `{loop.get('base')}`); body {loop.get('body_bytes')} bytes, v2 JSON.")
+    add("")
+    add("| what | ours median / p90 ms | SAM median / p90 ms | SAM / ours (95% CI) | total time ratio (95% CI) | n |")
+    add("|---|---|---|---|---|---|")
+    inv = (loop.get("invoke") or {}).get("samples") or {}
+    if inv.get("deployer invoke"):
+        st = _ratio_stats(inv["deployer invoke"], inv["sam local invoke"])
+        add(f"| invoke: `deployer invoke` vs `sam local invoke` | {fmt_ms(st['ours'])} / {fmt_ms(st['ours_p90'])} | "
+            f"{fmt_ms(st['sam'])} / {fmt_ms(st['sam_p90'])} | {st['ratio']:.2f}x ({st['lo']:.2f}–{st['hi']:.2f}) | "
+            f"{st['mean_ratio']:.2f}x ({st['mean_lo']:.2f}–{st['mean_hi']:.2f}) | {st['n']} |")
+    srv = loop.get("served") or {}
+    s = srv.get("samples") or {}
+    if s.get("deployer serve"):
+        st = _ratio_stats(s["deployer serve"], s["sam local start-api"])
+        add(f"| warm request: `deployer serve` vs `sam local start-api --warm-containers EAGER` | "
+            f"{fmt_ms(st['ours'])} / {fmt_ms(st['ours_p90'])} | {fmt_ms(st['sam'])} / {fmt_ms(st['sam_p90'])} | "
+            f"{st['ratio']:.0f}x ({st['lo']:.0f}–{st['hi']:.0f}) | {st['mean_ratio']:.0f}x "
+            f"({st['mean_lo']:.0f}–{st['mean_hi']:.0f}) | {st['n']} |")
+    add("")
+    ep = inv.get("LocalEndpoint in-process") or []
+    if ep:
+        add(f"In the same invoke rounds, `LocalEndpoint` in-process (RIE start + the runtime's init + the request + "
+            f"the stop, no CLI): median {fmt_ms(median(ep) / 1e6)} ms, p90 {fmt_ms(p90(ep) / 1e6)} ms.")
+    ready = srv.get("ready_s") or {}
+    if ready:
+        add("Start to first 200: " + ", ".join(f"`{k}` {v:.1f} s" for k, v in ready.items()) + ".")
+    hops = srv.get("hops") or {}
+    if hops.get("gateway_keepalive_ns"):
+        add(f"Our warm request in-process, kept-alive connection, alternating: through the gateway "
+            f"{fmt_ms(median(hops['gateway_keepalive_ns']) / 1e6)} ms, the same event straight to the emulator "
+            f"{fmt_ms(median(hops['emulator_direct_ns']) / 1e6)} ms (medians, n={len(hops['emulator_direct_ns'])}).")
+    if srv.get("error"):
+        add(f"Served comparison failed: {srv['error'][:500]}")
+    errs = (loop.get("invoke") or {}).get("errors") or []
+    if errs:
+        add("Failed invokes (not counted): " + "; ".join(e[:200].replace("|", "/").replace("\n", " ") for e in errs))
+    cmds = {**((loop.get("invoke") or {}).get("commands") or {}), **(srv.get("commands") or {})}
+    if cmds:
+        add("")
+        add("Commands: " + "; ".join(f"`{v}`" for v in cmds.values()) + ".")
+    add("")
+
+
+def render_deploy(dep: dict[str, Any] | None, add: Callable[[str], None]) -> None:
+    if dep is None:
+        return
+    add("## 7. Deploy: `push` on the local target (issue 12)")
+    add("")
+    add("bench/deploy.py: per round a new temporary project, `python -m deployer push MODEL --project P --json` "
+        "with no AWS_* variable (so the local target; the first push starts the project's local cloud), three "
+        "times: the first push of v1, v1 again (unchanged), v2 (the same model retrained: changed); then the "
+        "cloud is stopped. Time = spawn to exit of the push, which exits after its smoke test passed through the "
+        "served URL; one more request to the URL confirms it serves. The unchanged push is checked against the "
+        "local cloud's AWS endpoint through boto3 (stack events, LastUpdatedTime, executed change sets, the "
+        "function's versions), before and after.")
+    add("")
+    if dep.get("error"):
+        add(f"Not measured: {dep['error']}")
+        add("")
+        return
+    rounds = dep.get("rounds") or []
+    times = _deploy_times(rounds)
+    add(f"Model: {dep.get('model')}; folder sizes {dep.get('model_bytes')} bytes.")
+    add("")
+    add("| push | median s (95% CI) | p90 s | / first push (paired median) | layer bytes uploaded | config bytes | "
+        "stack | image kind | then a request: status, ms | n |")
+    add("|---|---|---|---|---|---|---|---|---|---|")
+    for step in ("first", "unchanged", "changed"):
+        recs = [r[step] for r in rounds if isinstance(r.get(step), dict) and not r[step].get("error")]
+        if not recs:
+            add(f"| {step} | – | – | – | – | – | – | – | – | 0 |")
+            continue
+        t = times[step]
+        ratios = [r[step]["seconds"] / r["first"]["seconds"] for r in rounds
+                  if isinstance(r.get(step), dict) and not r[step].get("error") and isinstance(r.get("first"), dict)
+                  and not r["first"].get("error")]
+        upl = sorted({rec.get("uploaded_bytes") for rec in recs}, key=str)
+        cfg = sorted({rec.get("uploaded_config_bytes") for rec in recs}, key=str)
+        stack = sorted({(rec.get("steps") or {}).get("stack", "?") for rec in recs})
+        kind = sorted({str(rec.get("image_kind")) for rec in recs})
+        serve = f"{sorted({rec.get('serve_status') for rec in recs}, key=str)}, {median([rec['serve_ms'] for rec in recs]):.1f}"
+        add(f"| {step} | {t['med']:.2f} ({t['lo']:.2f}–{t['hi']:.2f}) | {t['p90']:.2f} | "
+            f"{median(ratios):.2f}x | {', '.join(f'{u:,}' if isinstance(u, int) else str(u) for u in upl)} | "
+            f"{', '.join(str(c) for c in cfg)} | {', '.join(stack)} | {', '.join(kind)} | {serve} | {t['n']} |")
+    add("")
+    diffs = [r["unchanged"].get("stack_diff") for r in rounds if isinstance(r.get("unchanged"), dict)]
+    diffs = [d for d in diffs if d]
+    if diffs:
+        add("Unchanged push, read from the local cloud before and after (boto3): new stack events "
+            f"{sorted({d['new_events'] for d in diffs})}; change sets executed {[d['new_executed_change_sets'] for d in diffs]}; "
+            f"LastUpdatedTime moved {sorted({d['last_updated_moved'] for d in diffs})}; stack status "
+            f"{sorted({' → '.join(d['status']) for d in diffs})}; versions {diffs[0]['versions'][0]} → "
+            f"{diffs[0]['versions'][1]} (round 1).")
+    changed = [r["changed"] for r in rounds if isinstance(r.get("changed"), dict) and not r["changed"].get("error")]
+    if changed:
+        steps = sorted({str(c.get("steps")) for c in changed})
+        add(f"Changed push: steps {', '.join(steps)}; new function version "
+            f"{sorted({str(c.get('function_version')) for c in changed})}.")
+        if any((c.get("steps") or {}).get("alias") == "restored" for c in changed):
+            add("Note: the changed push ends with \"move alias live from version N back to the stack's version (a "
+                "rollback had moved it)\": right after the stack update the alias still carries the canary's "
+                "weights (the local cloud's traffic shift runs after UPDATE_COMPLETE), and push's post-deploy "
+                "check (deployer/deploy/push.py `_alias_records`, called again after the deploy) takes them for a "
+                "rollback's leftovers and moves all traffic at once: the alarm-watched canary is cut short. So the "
+                "changed push's time here does not include the 5 s shift.")
+    stopped = [r.get("cloud_stopped") for r in rounds]
+    add(f"Local cloud stopped after each round: {stopped}.")
+    errs = [f"round {i + 1}: {r.get('error') or next((v['error'] for v in r.values() if isinstance(v, dict) and v.get('error')), '')}"
+            for i, r in enumerate(rounds) if r.get("error") or any(isinstance(v, dict) and v.get("error") for v in r.values())]
+    if errs:
+        add("Failures: " + "; ".join(e[:300].replace("|", "/").replace("\n", " ") for e in errs))
+    add("")
+
+
+# --------------------------------------------------------------------------- merge
+
+_SECTION = re.compile(r"(?m)^## ")
+
+
+def _split(text: str) -> tuple[str, dict[str, str]]:
+    parts = _SECTION.split(text)
+    head, sections = parts[0], {}
+    for part in parts[1:]:
+        title = part.split("\n", 1)[0].strip()
+        sections[title] = "## " + part
+    return head, sections
+
+
+def _targets(section: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    rows: dict[str, str] = {}
+    whys: dict[str, str] = {}
+    for line in (section or "").splitlines():
+        if line.startswith("| ") and not line.startswith("| target |"):
+            rows[line.split("|")[1].strip()] = line
+        m = re.match(r"- \*\*(.+?)\*\*: ", line)
+        if m:
+            whys[m.group(1)] = line
+    return rows, whys
+
+
+def _order(title: str) -> tuple[float, str]:
+    if title == "Targets":
+        return (0.0, title)
+    m = re.match(r"(\d+)\.", title)
+    return (float(m.group(1)) if m else 99.0, title)
+
+
+def merge(old: str, new: str) -> str:
+    """`new` (a run of some sections) merged into `old` (module docstring)."""
+    o_head, o_secs = _split(old)
+    n_head, n_secs = _split(new)
+    o_rows, o_whys = _targets(o_secs.get("Targets"))
+    n_rows, n_whys = _targets(n_secs.get("Targets"))
+    ran = [t for t, row in n_rows.items() if "not run" not in row]
+    rows = [n_rows[t] if t in ran else row for t, row in o_rows.items()]
+    rows += [n_rows[t] for t in ran if t not in o_rows]
+    order = [t for t in o_rows] + [t for t in ran if t not in o_rows]  # the rows' order
+    whys = [n_whys[t] if t in ran else o_whys[t] for t in order if t in (n_whys if t in ran else o_whys)]
+    table = ["## Targets", "", "| target | measured | limit | verdict | margin |", "|---|---|---|---|---|", *rows, ""]
+    if whys:
+        table += ["Why (where missed or not measured), and notes:", "", *whys, ""]
+    sections = {**o_secs, **{k: v for k, v in n_secs.items() if k != "Targets"}}
+    sections["Targets"] = "\n".join(table) + "\n"
+    kept = [k for k in o_secs if k not in n_secs and k != "Targets"]
+    o_lines = [ln for ln in o_head.splitlines() if ln.startswith(("- Command", "- Date"))]
+    note = "".join(ln + "\n" for ln in o_head.splitlines() if ln.startswith("- Kept from"))  # older merges
+    if kept or set(o_rows) - set(ran):
+        note = ("- Kept from the previous report (not run this time): sections " + ", ".join(f"'{k}'" for k in kept)
+                + " and their target rows; that report's " + "; ".join(ln[2:] for ln in o_lines) + "\n") + note
+    head = n_head.rstrip("\n") + "\n" + note + "\n"
+    body = "".join(sections[k].rstrip("\n") + "\n\n" for k in sorted(sections, key=_order))
+    return head + body.rstrip("\n") + "\n"
