@@ -113,9 +113,7 @@ def verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
 
     rows += _original_rows(ovh)
     rows += _cold_rows(res)
-    from bench.loopreport import loop_verdicts
-
-    rows += loop_verdicts(res)  # the local loop against SAM, and deploy (issue 12)
+    rows += _retired(res)
     return rows
 
 
@@ -215,6 +213,21 @@ def _cold_rows(res: dict[str, Any]) -> list[dict[str, Any]]:
                              "limit": "≤ 1.0x", "verdict": _verdict(peer["ratio"], 1.0, peer["lo"], peer["hi"]),
                              "margin": _margin_ratio(peer["ratio"], 1.0), "why": ""})
     return rows
+
+
+def _retired(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of targets issue 12 replaced, so a merged report (bench/loopreport.py) does not keep them."""
+    out = []
+    if res.get("overhead") is not None:
+        out.append(("1. MLP handler overhead, v2 JSON, batch 1",
+                    "the absolute limit (≤ +100 µs) is replaced by handler / minimal handler ≤ 1.25x for every "
+                    "body form (the rows '2. Handler / minimal handler, ...'), which holds on any CPU"))
+    if res.get("cold") is not None:
+        for name in ("MLP", "ResNet-18"):
+            out.append((f"2. Cold start {name}: handler / floor",
+                        f"replaced by '1. Cold start {name}, ...: handler / floor' (≤ 1.10x, at 2 CPUs and at 1)"))
+    return [{"target": t, "measured": "–", "limit": "", "verdict": "retired (issue 12)", "margin": "", "why": w}
+            for t, w in out]
 
 
 def _cold_pair(samples: dict[str, list[dict[str, Any]]], base: str, mode: str) -> dict[str, float] | None:
@@ -694,9 +707,6 @@ def _render_local(res: dict[str, Any], add) -> None:
             "stand-in base image (infra/standin-base); the bench then builds its own function "
             "image, or pass one with `--sam-image IMAGE`.")
     add("")
-    from bench.loopreport import render_loop
-
-    render_loop(loc.get("loop"), add)  # the local loop against SAM (issue 12)
 
 
 def _render_parse(res: dict[str, Any], add) -> None:
