@@ -114,6 +114,9 @@ def verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
     rows += _original_rows(ovh)
     rows += _cold_rows(res)
     rows += _retired(res)
+    from bench.loopreport import loop_verdicts
+
+    rows += loop_verdicts(res)  # the local loop against SAM, and deploy (issue 12)
     return rows
 
 
@@ -707,6 +710,9 @@ def _render_local(res: dict[str, Any], add) -> None:
             "stand-in base image (infra/standin-base); the bench then builds its own function "
             "image, or pass one with `--sam-image IMAGE`.")
     add("")
+    from bench.loopreport import render_loop
+
+    render_loop(loc.get("loop"), add)  # the local loop against SAM (issue 12)
 
 
 def _render_parse(res: dict[str, Any], add) -> None:
