@@ -36,7 +36,7 @@ __all__ = ["run_overhead"]
 ABLATIONS = {
     "real": "EMF line write (RequestMetrics.emit)=RequestMetrics.emit;"
             "metrics step (Service._emit: values dict + EMF line)=Service._emit;"
-            "Powertools Logger.append_keys (per request)=Logger.append_keys",
+            "drift monitor (Drift.observe)=Drift.observe",
     "stub": "",
 }
 
