@@ -89,8 +89,9 @@ class StackStatus:
 
     @classmethod
     def of(cls, doc: Mapping[str, Any]) -> StackStatus:
-        return cls(stack=str(doc.get("stack", "")), region=str(doc.get("region", "")), target=str(doc.get("target", "")),
-                   status=str(doc.get("status") or ""), url=str(doc.get("url") or ""), alias=doc.get("alias"),
+        return cls(stack=str(doc.get("stack", "")), region=str(doc.get("region", "")),
+                   target=str(doc.get("target", "")), status=str(doc.get("status") or ""),
+                   url=str(doc.get("url") or ""), alias=doc.get("alias"),
                    function_version=doc.get("function_version"), versions=tuple(doc.get("versions") or ()),
                    routing=tuple(doc.get("routing") or ()), model=str(doc.get("model") or ""),
                    model_version=str(doc.get("model_version") or ""), image_uri=str(doc.get("image_uri") or ""),
@@ -116,9 +117,10 @@ class Rollback:
 
     @classmethod
     def of(cls, doc: Mapping[str, Any]) -> Rollback:
-        return cls(stack=str(doc.get("stack", "")), alias=str(doc.get("alias", "")), from_version=str(doc.get("from", "")),
-                   to_version=str(doc.get("to", "")), changed=bool(doc.get("changed")),
-                   image_uri=str(doc.get("image_uri") or ""), note=str(doc.get("note") or ""), raw=dict(doc))  # fmt: skip
+        return cls(stack=str(doc.get("stack", "")), alias=str(doc.get("alias", "")),
+                   from_version=str(doc.get("from", "")), to_version=str(doc.get("to", "")),
+                   changed=bool(doc.get("changed")), image_uri=str(doc.get("image_uri") or ""),
+                   note=str(doc.get("note") or ""), raw=dict(doc))  # fmt: skip
 
     def summary(self) -> dict[str, Any]:
         """What `rollback --json` prints."""
@@ -194,7 +196,8 @@ def convert(
     from deployer.model import convert as run
 
     return run(source, out=out, framework=framework, sample=sample, quantize=quantize, atol=atol, rtol=rtol,
-               trust_pickle=trust_pickle, name=name, labels=labels, external_data=external_data, progress=progress)  # fmt: skip
+               trust_pickle=trust_pickle, name=name, labels=labels, external_data=external_data,
+               progress=progress)  # fmt: skip
 
 
 def write_template(
@@ -230,8 +233,8 @@ def build(
     from deployer.image import build as run
 
     config = load_config(Path(project), {"architecture": arch, "image.base": base_image})
-    return run(Path(model_dir), arch=arch, base_image=base_image, config=config,
-               out_dir=Path(out_dir) if out_dir is not None else None, no_cache=no_cache, progress=progress)  # fmt: skip
+    return run(Path(model_dir), arch=arch, base_image=base_image, config=config, no_cache=no_cache,
+               out_dir=Path(out_dir) if out_dir is not None else None, progress=progress)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ deploy
@@ -310,7 +313,8 @@ def status(
     (`python -m deployer status`). Name the stack by `stack_name` or by the model folder pushed."""
     from deployer.deploy import run_status
 
-    options = _options(model, target=target, profile=profile, region=region, stack_name=stack_name, project=Path(project))
+    options = _options(model, target=target, profile=profile, region=region, stack_name=stack_name,
+                       project=Path(project))  # fmt: skip
     return StackStatus.of(run_status(options))
 
 
@@ -328,7 +332,8 @@ def rollback(
     (`python -m deployer rollback`)."""
     from deployer.deploy import run_rollback
 
-    options = _options(model, target=target, profile=profile, region=region, stack_name=stack_name, project=Path(project))
+    options = _options(model, target=target, profile=profile, region=region, stack_name=stack_name,
+                       project=Path(project))  # fmt: skip
     return Rollback.of(run_rollback(options, to_version=to_version))
 
 
@@ -346,7 +351,8 @@ def delete(
     """Delete the stack; its images too with `images=True` (`python -m deployer delete`)."""
     from deployer.deploy import run_delete
 
-    options = _options(model, target=target, profile=profile, region=region, stack_name=stack_name, project=Path(project))
+    options = _options(model, target=target, profile=profile, region=region, stack_name=stack_name,
+                       project=Path(project))  # fmt: skip
     return Deletion.of(run_delete(options, _progress(progress), images=images))
 
 
@@ -371,7 +377,11 @@ def invoke(
     from deployer import local, routes
 
     folder = Path(model)
-    body = data if data is None or isinstance(data, bytes) else data.encode() if isinstance(data, str) else json.dumps(data).encode()
+    body: bytes | None
+    if data is None or isinstance(data, bytes):
+        body = data
+    else:
+        body = data.encode() if isinstance(data, str) else json.dumps(data).encode()
     route = path or routes.default_route(routes.model_name(folder), body)
     verb = (method or ("POST" if body is not None else "GET")).upper()
     with local.LocalEndpoint(folder, port=0, output=output or (lambda line: None)) as endpoint:

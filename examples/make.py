@@ -7,6 +7,7 @@
 What it writes (a few KB each; the same bytes of data on every run: fixed seeds, no clock):
 
     churn.joblib   scikit-learn pipeline (scaler + logistic regression) on a synthetic churn table
+    churn-v2.joblib  the same pipeline retrained (stronger regularization): a second model version
     rows.csv       200 rows of that table with a header: the `convert --sample` of the churn model
     golden.json    3 rows and the labels the scikit-learn model gives them: a `push --golden` file
     net.pt2        a torch MLP exported with torch.export, dynamic batch (needs the `torch` extra)
@@ -54,6 +55,8 @@ def make_churn(out: Path) -> list[Path]:
     x, y = churn_table()
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, random_state=0)).fit(x, y)
     joblib.dump(model, out / "churn.joblib")
+    retrained = make_pipeline(StandardScaler(), LogisticRegression(C=0.2, max_iter=500, random_state=0)).fit(x, y)
+    joblib.dump(retrained, out / "churn-v2.joblib")
     with (out / "rows.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(FEATURES)
@@ -65,7 +68,7 @@ def make_churn(out: Path) -> list[Path]:
         "outputs": {"label": [int(v) for v in model.predict(golden_rows)]},
     }
     (out / "golden.json").write_text(json.dumps(golden, indent=1) + "\n")
-    return [out / "churn.joblib", out / "rows.csv", out / "golden.json"]
+    return [out / "churn.joblib", out / "churn-v2.joblib", out / "rows.csv", out / "golden.json"]
 
 
 def _num(value: float) -> float | int:
@@ -104,10 +107,12 @@ DEFAULT = ["churn", "net"]  # what the README uses
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m examples.make", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m examples.make",
+                                     description=(__doc__ or "").splitlines()[0])  # fmt: skip
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"{', '.join(EXAMPLES)} (default: {' '.join(DEFAULT)})")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder (default {DEFAULT_OUT.relative_to(ROOT)})")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help=f"folder (default {DEFAULT_OUT.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     names = args.names or DEFAULT
     unknown = [name for name in names if name not in EXAMPLES]

@@ -38,7 +38,8 @@ def test_convert_invoke_push_status(project: Path) -> None:
     assert json.loads(json.dumps(answer.summary()))["status"] == 200
 
     pushed = deployer.push(model.out, project=project)
-    assert pushed.target == "local" and pushed.smoke_test.status == "passed" and pushed.url.startswith("http://127.0.0.1:")
+    assert pushed.target == "local" and pushed.smoke_test.status == "passed"
+    assert pushed.url.startswith("http://127.0.0.1:")
     now = deployer.status(model.out, project=project)
     assert isinstance(now, deployer.StackStatus)
     assert now.stack == pushed.stack and now.url == pushed.url and now.model == "iris" and now.target == "local"

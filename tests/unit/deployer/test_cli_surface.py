@@ -116,7 +116,8 @@ def test_ctrl_c_exits_130_with_one_line() -> None:
     result = runner.invoke(small, ["wait"])
     assert result.exit_code == 130 and "interrupted" in result.output and "Traceback" not in result.output
     result = runner.invoke(small, ["wait", "--json"])
-    assert result.exit_code == 130 and json.loads(result.stdout.splitlines()[0]) == {"error": "interrupted", "exit_code": 130}
+    assert result.exit_code == 130
+    assert json.loads(result.stdout.splitlines()[0]) == {"error": "interrupted", "exit_code": 130}
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
@@ -131,7 +132,8 @@ def test_native_noise_is_filtered_and_the_rest_kept() -> None:
         "from deployer._clikit import native_noise_filtered\n"
         "err = Console(stderr=True)\n"
         "with native_noise_filtered(err):\n"
-        "    os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
+        "    os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are '\n"
+        "             b'written to STDERR\\n')\n"
         "    os.write(2, b'I0000 00:00:1796226399.379587   29819 port.cc:153] oneDNN custom operations are on.\\n')\n"
         "    os.write(2, b'W1202 15:49:13.162000 1975 torch/_registration.py:107] torchvision is not installed\\n')\n"
         "    os.write(2, b'E0000 00:00:1796226399.379587   29819 real.cc:1] a real error\\n')\n"

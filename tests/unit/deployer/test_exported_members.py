@@ -49,7 +49,8 @@ def test_import_deployer_stays_cheap() -> None:
     """`import deployer` loads none of the API's dependencies; the first use of a verb does."""
     code = (
         "import sys, deployer\n"
-        "heavy = ('onnx', 'onnxruntime', 'numpy', 'boto3', 'typer', 'rich', 'docker', 'deployer.api', 'deployer.model')\n"
+        "heavy = ('onnx', 'onnxruntime', 'numpy', 'boto3', 'typer', 'rich', 'docker',\n"
+        "         'deployer.api', 'deployer.model')\n"
         "print(sorted(m for m in sys.modules if m in heavy))\n"
         "deployer.status\n"
         "print('deployer.api' in sys.modules, 'boto3' in sys.modules)\n"
