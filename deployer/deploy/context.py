@@ -195,10 +195,11 @@ def choose_builder(
 
 
 def _built_base(model_dir: Path, config: DeployConfig, progress: Progress, docker: Any = None) -> str | None:
-    """The base image of the image `build` made for this model and architecture, if there is one
-    (`docker`: deployer.image's Docker, default its CLI)."""
+    """The base image of the image `build` made for this model and architecture, else of the newest
+    image it made in this model's repository for this architecture (a retrained model keeps its
+    base), else None (`docker`: deployer.image's Docker, default its CLI)."""
     from deployer.image import DockerCLI
-    from deployer.image.build import built_base
+    from deployer.image.build import built_base, last_base
     from deployer.template import load_model_manifest, local_image_tag
 
     manifest = load_model_manifest(model_dir)
@@ -213,7 +214,13 @@ def _built_base(model_dir: Path, config: DeployConfig, progress: Progress, docke
     if built_base(docker, local_image_tag(manifest, config, other), manifest, other) is not None:
         progress.warn(f"`build` made an {other} image of this model ({local_image_tag(manifest, config, other)}), "
                       f"not an {config.architecture} one: pass --arch {other} to push that one")  # fmt: skip
-    return None
+        return None
+    found = last_base(docker, str(config.for_model(manifest["name"]).image.repository), config.architecture)
+    if found is None:
+        return None
+    progress.info(f"building on {found[1]}, the base of {found[0]} (the newest image `build` made for "
+                  f"{config.architecture} in this repository); --base-image chooses another")  # fmt: skip
+    return found[1]
 
 
 def _image_builder() -> Callable[..., Any] | None:

@@ -57,7 +57,7 @@ from deployer.template.report import load_model_manifest
 from functions.manifest import GOLDEN_FILE, MANIFEST_FILE, Manifest, sha256_file
 
 __all__ = ["IMAGE_ENV", "BASE_LABEL", "ARCH_LABEL", "INPUTS_LABEL", "BuildResult", "Layer", "build", "base_python",
-           "built_base"]
+           "built_base", "last_base"]
 
 STANDIN_LABEL = "onnx-lambda.standin.python"
 BASE_LABEL = "onnx-lambda.base.image"  # the base image reference the image was built FROM
@@ -350,6 +350,16 @@ def built_base(docker: Docker, tag: str, manifest: Manifest, arch: str) -> str |
     if str(image.get("Architecture", "")) != _DOCKER_ARCH.get(arch, arch) or not labels.get(BASE_LABEL):
         return None
     return str(labels[BASE_LABEL])
+
+
+def last_base(docker: Docker, repository: str, arch: str) -> tuple[str, str] | None:
+    """(image, base) of the newest image `build` made in `repository` for `arch` (another version
+    of the model, say), or None: the base a retrained model's push builds on by default."""
+    for ref in docker.tagged(repository, f"{ARCH_LABEL}={arch}"):
+        base = _labels(docker.inspect_image(ref) or {}).get(BASE_LABEL)
+        if base:
+            return ref, base
+    return None
 
 
 # --------------------------------------------------------------------------- stages

@@ -97,6 +97,10 @@ class Docker(Protocol):
         """Remove `ref` (not forced: an image in use or with other tags stays); True if removed."""
         ...
 
+    def tagged(self, repository: str, label: str) -> list[str]:
+        """`repository:tag` of the local images of `repository` with `label` (key=value), newest first."""
+        ...
+
 
 class DockerCLI:
     """`Docker` over the docker command line. `runner` is subprocess.run (tests may inject)."""
@@ -230,6 +234,12 @@ class DockerCLI:
 
     def remove_image(self, ref: str) -> bool:
         return self._docker("image", "rm", ref).returncode == 0
+
+    def tagged(self, repository: str, label: str) -> list[str]:
+        proc = self._docker("image", "ls", "--filter", f"label={label}", "--format", "{{.Repository}}:{{.Tag}}", repository)
+        if proc.returncode != 0:
+            self._raise_daemon_error("image ls", proc)
+        return [line.strip() for line in proc.stdout.splitlines() if line.strip() and not line.strip().endswith(":<none>")]
 
     def _raise_daemon_error(self, what: str, proc: subprocess.CompletedProcess[str]) -> None:
         text = _first_line(proc.stderr)

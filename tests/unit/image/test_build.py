@@ -19,6 +19,7 @@ from deployer.image import DockerCLI, Mount, Pip, base_python, build
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "iris" / "model"
 BASE = "onnx-lambda/standin-python:3.13-test"
 BASE_LAYERS = ["sha256:" + "1" * 64, "sha256:" + "2" * 64]
+VERSION = json.loads((EXAMPLE / "manifest.json").read_text())["version"]
 
 
 def completed(args: Sequence[str], code: int = 0, stdout: str = "", stderr: str = "") -> subprocess.CompletedProcess[str]:
@@ -106,6 +107,12 @@ class FakeDocker:
         self.images.pop(ref, None)
         return True
 
+    def tagged(self, repository: str, label: str) -> list[str]:
+        key, _, value = label.partition("=")
+        found = [(int(image["Id"].removeprefix("sha256:image")), ref) for ref, image in self.images.items()
+                 if ref.startswith(f"{repository}:") and (image.get("Config") or {}).get("Labels", {}).get(key) == value]
+        return [ref for _, ref in sorted(found, reverse=True)]  # newest first, as docker image ls
+
 
 class FakePip(Pip):
     """`pip download` writes empty wheels named after the pins; `pip install` a small tree."""
@@ -151,7 +158,7 @@ def test_stages_layers_and_summary(model_dir: Path, tmp_path: Path) -> None:
     docker = FakeDocker()
     messages: list[str] = []
     result = run_build(model_dir, tmp_path, docker, progress=messages.append)
-    assert result.image == "iris:684fa80f73a6-x86_64"  # deployer.template.local_image_tag: the ImageUri default
+    assert result.image == f"iris:{VERSION}-x86_64"  # deployer.template.local_image_tag: the ImageUri default
     assert [layer.role for layer in result.layers] == ["base", "base", "dependencies", "model", "code"]
     assert [layer.size_bytes for layer in result.layers] == [90, 10, 700, 7, 70]
     assert result.layers[1].holds.startswith(f"base image {BASE}: RUN set -eu; python3 -m venv")
@@ -174,7 +181,7 @@ def test_stages_layers_and_summary(model_dir: Path, tmp_path: Path) -> None:
     assert {"image", "layers", "layer_details", "size_bytes", "requirements", "seconds", "notes"} <= set(summary)
     assert json.loads((tmp_path / "ctx" / "build.json").read_text())["image"] == result.image
     assert result.sam_metadata(tmp_path) == {
-        "DockerContext": "ctx", "Dockerfile": "Dockerfile", "DockerTag": "684fa80f73a6-x86_64", "DockerImage": "iris",
+        "DockerContext": "ctx", "Dockerfile": "Dockerfile", "DockerTag": f"{VERSION}-x86_64", "DockerImage": "iris",
     }  # fmt: skip
 
 
@@ -229,7 +236,7 @@ def test_each_architecture_has_its_own_tag_and_context(model_dir: Path, tmp_path
     pip, cache = FakePip(), tmp_path / "cache"
     x86 = build(model_dir, base_image=BASE, docker=docker, pip=pip, cache_dir=cache)
     arm = build(model_dir, arch="arm64", base_image="arm-base", docker=docker, pip=pip, cache_dir=cache)
-    assert (x86.image, arm.image) == ("iris:684fa80f73a6-x86_64", "iris:684fa80f73a6-arm64")
+    assert (x86.image, arm.image) == (f"iris:{VERSION}-x86_64", f"iris:{VERSION}-arm64")
     assert (x86.context, arm.context) == (tmp_path / "build" / "iris-x86_64", tmp_path / "build" / "iris-arm64")
     assert docker.images[x86.image]["Id"] == x86.image_id and not docker.removed  # the arm64 build replaced nothing
     manifest = load_model_manifest(model_dir)
@@ -247,7 +254,7 @@ def test_config_supplies_base_digest_architecture_and_repository(model_dir: Path
     docker = FakeDocker(base_ref=f"{ref}@{digest}", labels={})
     config = DeployConfig(image=ImageConfig(base=ref, digest=digest, repository="team/iris"))
     result = build(model_dir, config=config, out_dir=tmp_path / "ctx", docker=docker, pip=FakePip(), cache_dir=tmp_path / "c")
-    assert result.image == "team/iris:684fa80f73a6-x86_64"
+    assert result.image == f"team/iris:{VERSION}-x86_64"
     assert result.base_image == f"{ref}@{digest}"
     assert docker.builds[0]["dockerfile"].splitlines()[3] == f"FROM {ref}@{digest}"
     assert result.python == "3.13"  # no label: python3 -V in the image (the fake answers 3.13)
