@@ -255,6 +255,12 @@ def convert(
               if "session_ms" in before and "session_ms" in after else "")  # fmt: skip
     out.print(f"{timing}{opt['level']} optimization; size {opt['original']['size_bytes']:,} → "
               f"{opt['optimized']['size_bytes']:,} bytes", highlight=False)  # fmt: skip
+    if "run_ms" in before and "run_ms" in after:  # against a default session on the original file
+        out.print(f"session.run {before['run_ms']:.4g} ms → {after['run_ms']:.4g} ms "
+                  f"({measured['run']['verdict']}; runtime level {opt['runtime_level']}); measurements: "
+                  f"{summary['report']}", highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+    for warning in measured.get("warnings") or []:
+        err.print(f"[yellow]warning:[/] {_escape(warning)}", highlight=False, soft_wrap=True)
     for note in summary["notes"]:
         err.print(f"[yellow]note:[/] {_escape(note)}", highlight=False, soft_wrap=True)
 

@@ -16,7 +16,9 @@ Shape (schema_version 1)::
                 "producer": "skl2onnx 1.20.0",
                 "external_data": [{"file": "model.onnx.data", "sha256": "...", "size_bytes": 1}]},
       "runtime": {"onnxruntime": "1.32.0",
-                  "optimized": "extended" | null},   # offline graph optimization level baked in
+                  "optimized": "basic" | null,       # graph optimization level baked in offline
+                  "graph_optimization_level": "all"}, # the session's level (disable_all|basic|extended|all);
+                                            # absent in older manifests (then disable_all if optimized)
       "inputs":  [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}],   # -1 / str = dynamic
       "outputs": [{"name": "label", "datatype": "INT64", "shape": [-1]}],
       "labels": ["setosa", ...] | null,
@@ -25,8 +27,10 @@ Shape (schema_version 1)::
       "parity": {"passed", "rows", "inputs": "sample" | "generated", "reference", "final_stage",
                  "label_agreement", "argmax_agreement", "max_abs_error", "max_rel_error",
                  "tolerance", "stages"} | null,        # converter's report, opaque to the runtime
-      "optimization": {"level": "extended", "original": {"size_bytes", "session_ms"},
-                       "optimized": {...}, "quantization": {...} | null} | null,
+      "optimization": {"level": "basic" | "none", "runtime_level": "all",   # the rule and its evidence:
+                       "original": {"size_bytes"}, "optimized": {"size_bytes"},  # deployer/model/optimize.py
+                       "quantization": {"mode", "size_bytes_before", "size_bytes_after"} | null} | null,
+                                            # nothing measured: timings go to <out>.convert-report.json
       "baseline": {"x": {"per": "feature" | "channel" | "tensor", "rows", "source",
                          "mean": [...], "std": [...], "min": [...], "max": [...],
                          # drift bins, from a user's sample, [N, F] and [N] inputs only (optional):

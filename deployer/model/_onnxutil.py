@@ -1,12 +1,22 @@
-"""Small edits of an ONNX ModelProto that every converter needs: names and saving."""
+"""Small edits of an ONNX ModelProto that every converter needs: names, canonical form and saving.
+
+Canonical form (`canonicalize`, applied by `save` and to the final artifact): converters leak the
+order of Python sets and dicts into the protobuf, which PYTHONHASHSEED changes from one process to
+the next (skl2onnx's `opset_import`; tf2onnx's generated `name__N` counters). The model is the same
+but its bytes, its sha256 and so its version are not. So `opset_import` is sorted by domain (one entry per domain),
+`metadata_props` by key, and initializers follow the order in which nodes first use them;
+`renumber_generated` renames a converter's counter-numbered names in order of first appearance.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["rename_io", "name_batch_dim", "name_unknown_batch", "save", "default_io_names", "PROTOBUF_LIMIT"]
+__all__ = ["rename_io", "name_batch_dim", "name_unknown_batch", "save", "default_io_names", "canonicalize",
+           "renumber_generated", "PROTOBUF_LIMIT"]
 
 PROTOBUF_LIMIT = 2 * 1000**3 - 64 * 1000**2  # protobuf caps a message at 2 GiB; keep a margin
 
@@ -65,10 +75,76 @@ def name_batch_dim(model: Any, name: str = "batch") -> None:
                 dim.dim_param = name
 
 
+def canonicalize(model: Any) -> Any:
+    """Put the parts whose order means nothing in one order, in place (see the module docstring)."""
+    versions: dict[str, int] = {}
+    for imp in model.opset_import:  # skl2onnx may list a domain twice
+        versions[imp.domain] = max(versions.get(imp.domain, 0), int(imp.version))
+    del model.opset_import[:]
+    for domain, version in sorted(versions.items(), key=lambda d: (d[0] != "", d[0])):
+        entry = model.opset_import.add()
+        entry.domain, entry.version = domain, version
+    props = sorted(((p.key, p.value) for p in model.metadata_props))
+    del model.metadata_props[:]
+    for key, value in props:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    graph = model.graph
+    first_use: dict[str, int] = {}
+    for i, node in enumerate(graph.node):
+        for name in node.input:
+            first_use.setdefault(name, i)
+    for i, vi in enumerate(graph.output):
+        first_use.setdefault(vi.name, len(graph.node) + i)
+    if len(graph.initializer) > 1:
+        order = sorted(range(len(graph.initializer)),
+                       key=lambda k: (first_use.get(graph.initializer[k].name, len(graph.node) + len(graph.output)), k))
+        if order != list(range(len(order))):
+            tensors = [graph.initializer[k] for k in order]
+            copies = [type(t)() for t in tensors]
+            for copy, tensor in zip(copies, tensors):
+                copy.CopyFrom(tensor)
+            del graph.initializer[:]
+            graph.initializer.extend(copies)
+    return model
+
+
+def renumber_generated(model: Any, pattern: str = r"^(?P<stem>.+?)__(?P<n>\d+)(?P<rest>(:\d+)?)$") -> None:
+    """Renumber names made by a converter's global counter (tf2onnx's `Relu__10`,
+    `const_fold_opt__15`) in order of first appearance, in place. tf2onnx numbers them while it
+    walks Python sets, so the same model got `const_fold_opt__14` and `__15` swapped from one
+    PYTHONHASHSEED to another. Graph inputs and outputs keep their names."""
+    graph = model.graph
+    keep = {vi.name for vi in list(graph.input) + list(graph.output)}
+    regex = re.compile(pattern)
+    seen: list[str] = []
+    for node in graph.node:
+        seen += list(node.input) + list(node.output)
+    seen += [t.name for t in graph.initializer] + [vi.name for vi in graph.value_info]
+    mapping: dict[str, str] = {}
+    for name in seen:
+        if name in mapping or name in keep:
+            continue
+        found = regex.match(name)
+        if found:
+            mapping[name] = f"{found['stem']}__g{len(mapping)}{found['rest']}"
+    nodes: dict[str, str] = {}
+    for node in graph.node:
+        found = regex.match(node.name) if node.name else None
+        if found:
+            nodes[node.name] = f"{found['stem']}__n{len(nodes)}{found['rest']}"
+            node.name = nodes[node.name]
+    if mapping:
+        _graph_renamer(graph, mapping)
+        for tensor in graph.initializer:
+            tensor.name = mapping.get(tensor.name, tensor.name)
+
+
 def save(model: Any, path: Path) -> Path:
-    """Save; weights go to `<file>.data` beside it when the protobuf would be too large."""
+    """Save in canonical form; weights go to `<file>.data` beside it when the protobuf would be too large."""
     import onnx
 
+    canonicalize(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     if model.ByteSize() > PROTOBUF_LIMIT:
         onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,

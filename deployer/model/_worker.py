@@ -36,7 +36,7 @@ def _stage(what: str) -> None:
     sys.stderr.flush()
 
 
-def _options(optimization: str) -> Any:
+def _options(optimization: str, threads: int = 0) -> Any:
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -44,18 +44,22 @@ def _options(optimization: str) -> Any:
     levels = {
         "default": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
         "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "disable_all": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
         "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }
     so.graph_optimization_level = levels[optimization]
+    if threads:
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
     return so
 
 
-def _session(path: str, optimization: str = "default") -> Any:
+def _session(path: str, optimization: str = "default", threads: int = 0) -> Any:
     import onnxruntime as ort
 
-    return ort.InferenceSession(path, _options(optimization), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path, _options(optimization, threads), providers=["CPUExecutionProvider"])
 
 
 def _dims(value_info: Any) -> list[int | str]:
@@ -121,7 +125,9 @@ def _to_saveable(arr: Any) -> np.ndarray:
 
 def run(req: Request) -> dict[str, Any]:
     _stage(f"creating an onnxruntime session (graph optimizations: {req.get('optimization', 'default')})")
-    session = _session(req["model"], req.get("optimization", "default"))
+    # One intra-op thread: the outputs (parity figures, the manifest's sample) then do not depend
+    # on how many cores the converting machine has.
+    session = _session(req["model"], req.get("optimization", "default"), int(req.get("threads", 1)))
     feeds = _feeds(req["inputs"])
     for name, arr in feeds.items():
         if arr.dtype.kind == "U":
@@ -141,7 +147,7 @@ def run(req: Request) -> dict[str, Any]:
 
 
 def optimize(req: Request) -> dict[str, Any]:
-    so = _options(req["level"])
+    so = _options(req["level"], threads=1)
     so.optimized_model_filepath = req["output"]
     if req.get("external_data"):
         # Large models: keep weights in one file beside the model (protobuf caps a file at 2 GB).
@@ -165,38 +171,45 @@ def quantize(req: Request) -> dict[str, Any]:
     return {"output": req["output"]}
 
 
-def timing(req: Request) -> dict[str, Any]:
-    """Median session-creation time of each model, alternating between them."""
+def measure(req: Request) -> dict[str, Any]:
+    """Session creation and `session.run` on one row (one batch when it is fixed) of each model, the models in alternation round
+    by round (the machine drifts; only paired ratios mean much). Sessions use onnxruntime's
+    default threads, as the handler does. Medians and the per-round samples, in ms."""
     models: list[dict[str, str]] = req["models"]
-    samples: list[list[float]] = [[] for _ in models]
+    create: list[list[float]] = [[] for _ in models]
     _stage("timing session creation")
-    for _ in range(int(req.get("repeats", 3))):
+    for _ in range(int(req.get("rounds", 5))):
         for i, spec in enumerate(models):
             started = time.perf_counter()
             _session(spec["path"], spec["optimization"])
-            samples[i].append((time.perf_counter() - started) * 1000.0)
-    return {"session_ms": [statistics.median(s) for s in samples], "samples_ms": samples}
-
-
-def latency(req: Request) -> dict[str, Any]:
-    """Median time of one `session.run` on the first row, per model, alternating."""
-    feeds = {k: v[:1] for k, v in _feeds(req["inputs"]).items()}
+            create[i].append((time.perf_counter() - started) * 1000.0)
     _stage("measuring inference latency")
-    sessions = [_session(spec["path"], spec["optimization"]) for spec in req["models"]]
+    feeds = {k: v[:int(req.get("rows", 1))] for k, v in _feeds(req["inputs"]).items()}  # one row, or one fixed batch
+    for name, arr in feeds.items():
+        if arr.dtype.kind == "U":
+            feeds[name] = arr.astype(object)
+    sessions = [_session(spec["path"], spec["optimization"]) for spec in models]
+    first = []
     for session in sessions:
         session.run(None, feeds)  # warm-up
-    samples: list[list[float]] = [[] for _ in sessions]
-    for _ in range(int(req.get("repeats", 20))):
+        started = time.perf_counter()
+        session.run(None, feeds)
+        first.append((time.perf_counter() - started) * 1000.0)
+    budget_ms = float(req.get("budget_ms", 1500.0))
+    reps = max(int(req.get("min_reps", 15)), min(int(req.get("max_reps", 400)), int(budget_ms / max(sum(first), 1e-3))))
+    runs: list[list[float]] = [[] for _ in sessions]
+    for _ in range(reps):
         for i, session in enumerate(sessions):
             started = time.perf_counter()
             session.run(None, feeds)
-            samples[i].append((time.perf_counter() - started) * 1000.0)
-    return {"run_ms": [statistics.median(s) for s in samples]}
+            runs[i].append((time.perf_counter() - started) * 1000.0)
+    return {"session_ms": [statistics.median(s) for s in create], "run_ms": [statistics.median(r) for r in runs],
+            "session_samples_ms": create, "run_samples_ms": runs, "reps": reps}
 
 
 STEPS: dict[str, Callable[[Request], dict[str, Any]]] = {
     "check": check, "run": run, "optimize": optimize, "quantize": quantize,
-    "timing": timing, "latency": latency,
+    "measure": measure,
 }
 
 

@@ -8,12 +8,22 @@ The stages, in order; each one can refuse, and nothing reaches `out` before the 
    subprocess: onnx.checker (full, with strict shape inference) and an onnxruntime session;
 3. parity inputs: the user's sample, or rows generated from the signature; run the original
    and the candidate, compare (stage "converted");
-4. optimize offline at the EXTENDED level, run it as the handler will (runtime optimizations
-   off) and compare with the original again (stage "optimized"); with `quantize="int8"`,
-   quantize, optimize, compare with looser tolerances (stage "quantized") and measure latency;
-5. time session creation of the original and the final file; build the manifest and check it;
+4. optimize offline at the BASIC level, run it as the handler will (runtime level ALL) and
+   compare with the original again (stage "optimized"); with `quantize="int8"`, quantize,
+   optimize, compare with looser tolerances (stage "quantized"). Why these levels:
+   `deployer/model/optimize.py`;
+5. measure the final file against a default session on the original (session creation and
+   `session.run`); if it is clearly slower, ship the converted model unoptimized instead;
+   build the manifest and check it;
 6. publish: the old manifest is removed first, the model replaced, the manifest written last,
-   each by an atomic rename — a folder is an artifact only once its manifest is there.
+   each by an atomic rename — a folder is an artifact only once its manifest is there. The
+   measurements go beside the folder (`deployer/model/report.py`), never into it.
+
+Repeatable: every byte in the folder is a function of the inputs (model, sample, options and the
+versions of the toolchain). Converters' set/dict orders are canonicalized (`_onnxutil`), parity
+runs use one onnxruntime thread, baseline statistics are rounded, and nothing measured enters
+the manifest. tests/unit/model/test_repeatable.py converts each framework's model in processes
+with different PYTHONHASHSEED values and compares the folders byte by byte.
 """
 
 from __future__ import annotations
@@ -31,12 +41,14 @@ from typing import Any
 import numpy as np
 
 from deployer.errors import ConfigError
+from deployer.model import _onnxutil
 from deployer.model import optimize as opt
 from deployer.model.detect import detect
 from deployer.model.errors import ModelCrashError, ModelError, ParityError
 from deployer.model.from_onnx import read_proto
 from deployer.model.manifest import check_manifest
 from deployer.model.pickles import pickle_evidence
+from deployer.model.report import machine, report_path, write_report
 from deployer.model.parity import StageReport, Tolerance, compare
 from deployer.model.safety import (
     DEFAULT_SIZE_BUDGET, PICKLE_SUFFIXES, check_external_data, check_size_budget,
@@ -62,6 +74,8 @@ class ConvertResult:
 
     out: Path
     manifest: dict[str, Any]
+    report: dict[str, Any] | None = None  # measurements, also in `report_path` (not in the artifact)
+    report_path: Path | None = None
 
     @property
     def model_path(self) -> Path:
@@ -98,8 +112,13 @@ class ConvertResult:
                                                "argmax_agreement", "max_abs_error", "max_rel_error", "tolerance")},
             "optimization": o,
             "notes": m["notes"],
+            "measured": self.report,
+            "report": str(self.report_path) if self.report_path else None,
         }
 
+
+# Memory addresses in a converter's message ("<function f at 0x7f3a...>") change from run to run.
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
 
 # Above this size the weights are written as external data, which onnxruntime memory-maps.
 EXTERNAL_DATA_MIN_BYTES = 4 * 1024 * 1024
@@ -153,12 +172,16 @@ def convert(
         converted = _load(source, fw, SourceOptions(workdir, raw, trust_pickle, say, opset))
         if labels is not None:
             converted.labels = list(labels)
-        manifest = _Pipeline(converted, workdir, worker, say, raw, Tolerance(atol, rtol), quantize,
-                             size_budget, external_data).run(_name(name, out, source))
+        pipeline = _Pipeline(converted, workdir, worker, say, raw, Tolerance(atol, rtol), quantize,
+                             size_budget, external_data)
+        manifest = pipeline.run(_name(name, out, source))
         check_manifest(manifest, str(out / MANIFEST_FILE))
         say(f"writing {out / MODEL_FILE} and {out / MANIFEST_FILE}")
         _publish(workdir / "final", manifest, out)
-    return ConvertResult(out, manifest)
+    report = {"report": 1, "name": manifest["name"], "version": manifest["version"], "folder": str(out.resolve()),
+              **pipeline.measured}
+    where = write_report(report_path(out), report)
+    return ConvertResult(out, manifest, report, where)
 
 
 def _name(name: str | None, out: Path, source: Any) -> str:
@@ -249,7 +272,10 @@ class _Pipeline:
         self.quantize = quantize
         self.budget = budget
         self.external_data = external_data
-        self.notes = list(converted.notes)
+        self.notes = list(converted.notes)  # deterministic facts, into the manifest
+        self.warnings: list[str] = []  # from measurements, into the report only
+        self.measured: dict[str, Any] = {}
+        self.batch: int | None = None
 
     def _run(self, model: Path, optimization: str, feeds_path: Path, batch: int | None, tag: str) -> dict[str, np.ndarray]:
         result_path = self.workdir / f"outputs-{tag}.npz"
@@ -297,6 +323,7 @@ class _Pipeline:
         rows = len(next(iter(feeds.values()))) if feeds else 0
         batches = {s.batch for s in inputs if s.batch is not None}
         batch = batches.pop() if len(batches) == 1 else None
+        self.batch = batch
         feeds_path = save_arrays(self.workdir / "inputs.npz", feeds)
         feeds = load_arrays(feeds_path)  # exactly what the subprocess sees (strings as numpy str)
 
@@ -317,47 +344,67 @@ class _Pipeline:
             say(f"running the ONNX model as given on {rows} {kind} rows")
             expected = self._run(candidate, "default", feeds_path, batch, "original")
 
-        say(f"optimizing offline with onnxruntime (level {opt.OPTIMIZATION_LEVEL})")
+        say(f"optimizing offline with onnxruntime (level {opt.OFFLINE_LEVEL}; the handler adds level "
+            f"{opt.RUNTIME_LEVEL} on its own CPU)")
         optimized = opt.optimize(self.worker, candidate, self.workdir / "optimized")
-        got = self._run(optimized, "disabled", feeds_path, batch, "optimized")
+        got = self._run(optimized, opt.RUNTIME_LEVEL, feeds_path, batch, "optimized")
         stages["optimized"] = compare("optimized", expected, got, outputs, self.tol, c.scores_for)
         if not stages["optimized"].passed:
             raise self._fail(stages["optimized"], rows, kind)
         _declared_shapes(c.source, outputs, got, rows, chunked=batch is not None)
-        final, final_stage = optimized, "optimized"
+        final, final_stage, offline = optimized, "optimized", opt.OFFLINE_LEVEL
 
         quantization = None
+        q_measure = None
         if self.quantize == "int8":
             say("quantizing weights to int8 (dynamic quantization)")
             quantized = opt.quantize_int8(self.worker, candidate, self.workdir / "quantized.onnx")
             q_opt = opt.optimize(self.worker, quantized, self.workdir / "quantized-optimized")
-            q_got = self._run(q_opt, "disabled", feeds_path, batch, "quantized")
+            q_got = self._run(q_opt, opt.RUNTIME_LEVEL, feeds_path, batch, "quantized")
             q_tol = Tolerance(self.tol.atol, self.tol.rtol, quantized=True)
             stages["quantized"] = compare("quantized", expected, q_got, outputs, q_tol, c.scores_for)
             if not stages["quantized"].passed:
                 raise self._fail(stages["quantized"], rows, kind)
             say("measuring latency before and after quantization")
-            lat = self.worker.call("latency", optimized, inputs=str(feeds_path), repeats=30,
-                                   models=[{"path": str(optimized), "optimization": "disabled"},
-                                           {"path": str(q_opt), "optimization": "disabled"}])
+            q_measure = self._measure(optimized, q_opt, feeds_path)
             before, after = opt.files_size(opt.model_files(optimized)), opt.files_size(opt.model_files(q_opt))
-            quantization = {"mode": "dynamic-int8", "size_bytes_before": before, "size_bytes_after": after,
-                            "run_ms_before": round(lat["run_ms"][0], 4), "run_ms_after": round(lat["run_ms"][1], 4)}
-            if lat["run_ms"][1] > lat["run_ms"][0]:
-                self.notes.append(f"int8 quantization made inference slower ({lat['run_ms'][0]:.3f} → "
-                                  f"{lat['run_ms'][1]:.3f} ms per row)")
+            quantization = {"mode": "dynamic-int8", "size_bytes_before": before, "size_bytes_after": after}
             if "Conv" in info.get("node_types", []):
                 self.notes.append("dynamic int8 quantization on a convolutional model is usually slower; "
                                   "static (QDQ) quantization with calibration data suits it better")
             final, final_stage = q_opt, "quantized"
 
+        say("measuring the artifact against a default session on the original (session creation and run)")
+        measured = self._measure(candidate, final, feeds_path)
+        verdicts = [opt.judge(w, measured[f"{w}_samples_ms"][0], measured[f"{w}_samples_ms"][1]) for w in ("session", "run")]
+        fallback = False
+        if self.quantize is None and any(v.clearly_slower for v in verdicts):
+            say("the optimized model measured clearly slower than the original; measuring again")
+            measured = self._measure(candidate, final, feeds_path)
+            verdicts = [opt.judge(w, measured[f"{w}_samples_ms"][0], measured[f"{w}_samples_ms"][1])
+                        for w in ("session", "run")]
+            if any(v.clearly_slower for v in verdicts):
+                fallback = True
+                self.warnings.append("the offline-optimized model was clearly slower than the original at onnxruntime's "
+                                     "default settings (" + "; ".join(v.describe(v.what) for v in verdicts)
+                                     + "); the converted model ships without offline optimization")
+                self.notes.append("offline optimization was dropped: the optimized model measured clearly slower than "
+                                  "the converted model at onnxruntime's default settings")
+                stages["unoptimized"] = stages["converted"] if "converted" in stages else compare(
+                    "unoptimized", expected, expected, outputs, self.tol, c.scores_for)  # it made `expected`
+                final, final_stage, offline = candidate, "unoptimized", None
+                measured = self._measure(candidate, final, feeds_path)
+                verdicts = [opt.judge(w, measured[f"{w}_samples_ms"][0], measured[f"{w}_samples_ms"][1])
+                            for w in ("session", "run")]
+        for v in verdicts:
+            if v.slower:
+                self.warnings.append(f"the artifact measured slower than the original at onnxruntime's default "
+                                     f"settings: {v.describe('session creation' if v.what == 'session' else 'session.run')}")
+        self.measured = self._report(info, measured, verdicts, offline, fallback, q_measure)
+
         final_files = opt.model_files(final)
         final_size = opt.files_size(final_files)
         check_size_budget(final_size, "the optimized model", self.budget)
-        say("timing session creation (original with runtime optimizations, optimized without)")
-        timing = self.worker.call("timing", candidate, repeats=3,
-                                  models=[{"path": str(candidate), "optimization": "default"},
-                                          {"path": str(final), "optimization": "disabled"}])
         self._stage_final(final, final_files)
         parity = self._parity(stages, final_stage, rows, kind, outputs)
         small = None
@@ -368,7 +415,7 @@ class _Pipeline:
             head = {k: v[:keep] for k, v in feeds.items()}
             head_path = save_arrays(self.workdir / "sample.npz", head)
             try:
-                answers = self._run(final, "disabled", head_path, batch, "sample")
+                answers = self._run(final, opt.RUNTIME_LEVEL, head_path, batch, "sample")
             except ModelError as exc:
                 raise (ModelCrashError if isinstance(exc, ModelCrashError) else ModelError)(
                     f"{c.source}: the model ran on {rows} {kind} rows at once but fails on the first {keep} alone, "
@@ -386,11 +433,42 @@ class _Pipeline:
         else:
             self.notes.append("no drift baseline: drift monitoring needs the training rows (pass --sample)")
         return self._manifest(name, info, inputs, outputs, parity, baseline(feeds, kind), predictions, small, {
-            "level": opt.OPTIMIZATION_LEVEL,
-            "original": {"size_bytes": opt.files_size(cand_files), "session_ms": round(timing["session_ms"][0], 3)},
-            "optimized": {"size_bytes": final_size, "session_ms": round(timing["session_ms"][1], 3)},
+            "level": offline or "none",
+            "runtime_level": opt.RUNTIME_LEVEL,
+            "original": {"size_bytes": opt.files_size(cand_files)},
+            "optimized": {"size_bytes": final_size},
             "quantization": quantization,
         })
+
+    def _measure(self, original: Path, artifact: Path, feeds_path: Path) -> dict[str, Any]:
+        """The original at onnxruntime's defaults against `artifact` as the handler opens it."""
+        return self.worker.call("measure", artifact, inputs=str(feeds_path), rounds=5, rows=self.batch or 1, models=[
+            {"path": str(original), "optimization": "default"},
+            {"path": str(artifact), "optimization": opt.RUNTIME_LEVEL}])
+
+    def _report(self, info: dict[str, Any], measured: dict[str, Any], verdicts: list[opt.Verdict],
+                offline: str | None, fallback: bool, q_measure: dict[str, Any] | None) -> dict[str, Any]:
+        """What goes beside the artifact (deployer/model/report.py), never into it."""
+        session, run = verdicts
+        quantization = None
+        if q_measure is not None:
+            q = opt.judge("run", q_measure["run_samples_ms"][0], q_measure["run_samples_ms"][1])
+            quantization = {"run_ms_before": round(q.original_ms, 6), "run_ms_after": round(q.artifact_ms, 6),
+                            "ratio": round(q.ratio, 4), "verdict": q.words}
+            if q.slower:
+                self.warnings.append(f"int8 quantization made inference slower: {q.describe('session.run, 1 row')}")
+        return {
+            "machine": machine(info["onnxruntime"]),
+            "original": {"graph_optimization_level": "all", "session_ms": round(session.original_ms, 4),
+                         "run_ms": round(run.original_ms, 6)},
+            "artifact": {"offline_level": offline or "none", "graph_optimization_level": opt.RUNTIME_LEVEL,
+                         "session_ms": round(session.artifact_ms, 4), "run_ms": round(run.artifact_ms, 6)},
+            "session": {"ratio": round(session.ratio, 4), "verdict": session.words},
+            "run": {"ratio": round(run.ratio, 4), "verdict": run.words},
+            "fallback": fallback, "rounds": len(measured["session_samples_ms"][0]), "reps": measured["reps"],
+            "quantization": quantization,
+            "warnings": self.warnings,
+        }
 
     def _stage_final(self, final: Path, files: list[Path]) -> None:
         """Gather model.onnx and its external data in workdir/final for publishing."""
@@ -399,13 +477,15 @@ class _Pipeline:
         external = self.external_data
         if external is None:
             external = final.stat().st_size > EXTERNAL_DATA_MIN_BYTES
-        if external and len(files) == 1:
-            import onnx
+        import onnx
 
-            onnx.save(onnx.load(str(final)), str(folder / MODEL_FILE), save_as_external_data=True,
+        if external and len(files) == 1:
+            proto = _onnxutil.canonicalize(onnx.load(str(final)))
+            onnx.save(proto, str(folder / MODEL_FILE), save_as_external_data=True,
                       all_tensors_to_one_file=True, location=opt.EXTERNAL_DATA_NAME, size_threshold=1024)
             return
-        shutil.copyfile(final, folder / MODEL_FILE)
+        # the graph in canonical form; external data, if any, copied as it is (its offsets stay valid)
+        onnx.save(_onnxutil.canonicalize(onnx.load(str(final), load_external_data=False)), str(folder / MODEL_FILE))
         for extra in files[1:]:
             shutil.copyfile(extra, folder / extra.name)
 
@@ -452,7 +532,9 @@ class _Pipeline:
                 "external_data": [{"file": p.name, "sha256": sha256_file(str(p)), "size_bytes": p.stat().st_size}
                                   for p in externals],
             },
-            "runtime": {"onnxruntime": info["onnxruntime"], "optimized": opt.OPTIMIZATION_LEVEL},
+            "runtime": {"onnxruntime": info["onnxruntime"],
+                        "optimized": None if optimization["level"] == "none" else optimization["level"],
+                        "graph_optimization_level": optimization["runtime_level"]},
             "inputs": [s.to_manifest() for s in inputs],
             "outputs": [s.to_manifest() for s in outputs],
             "labels": c.labels,
@@ -460,10 +542,10 @@ class _Pipeline:
             "baseline": stats,
             "predictions": predictions,
             "sample": small,
-            "source": {"framework": c.framework, "file": c.source if Path(c.source).exists() else None,
+            "source": {"framework": c.framework, "file": Path(c.source).name if Path(c.source).exists() else None,
                        "converter": c.producer, "reference": c.reference_name},
             "optimization": optimization,
-            "notes": self.notes + [n for s in parity["stages"].values() for n in s["notes"]],
+            "notes": [_ADDRESS.sub("0x…", n) for n in self.notes + [n for s in parity["stages"].values() for n in s["notes"]]],
         }
 
 

@@ -121,6 +121,7 @@ def convert_keras(model: Any, opts: SourceOptions, source: str) -> Converted:
     _onnxutil.rename_io(proto, in_names, out_names)
     _onnxutil.name_batch_dim(proto)
     _batch_major_outputs(proto)
+    _onnxutil.renumber_generated(proto)  # tf2onnx numbers names in Python set order
     _onnxutil.save(proto, path)
 
     def reference(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -178,6 +179,7 @@ def convert_tflite(path: Path, opts: SourceOptions) -> Converted:
     _onnxutil.rename_io(proto, in_names, out_names)
     _onnxutil.name_batch_dim(proto)
     _batch_major_outputs(proto)
+    _onnxutil.renumber_generated(proto)
     _onnxutil.save(proto, target)
 
     def reference(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -5,8 +5,14 @@
   torch.export cannot capture the module, the TorchScript-based exporter with a dynamic axis.
 - TorchScript (`torch.jit.load`, which uses TorchScript's own restricted loader): the
   TorchScript-based exporter, the only one that takes a ScriptModule.
-- `.pt2` (`torch.export.load`): the exported program as is; its dynamic dimensions are the ones
-  it was exported with (a fixed batch is reported, since torch.export specialized it).
+- `.pt2` (`torch.export.load`): the exported program. One exported without dynamic shapes has
+  its batch fixed to the example's (torch.export specialized it: `[8, 5]`, and a client sending
+  3 rows got an error). Its `ep.module(check_guards=False)` is exported again with a strict
+  `Dim("batch")` on the first axis of every input; torch.export refuses that when the graph
+  really depends on the batch size (a `reshape(8, ...)`), and then the batch stays fixed and a
+  note says why. Parity is checked against the original program, run in chunks of its own
+  batch (the last chunk padded with copies of its last row, whose answers are dropped), so the
+  re-export is held to what the user exported.
 
 Example inputs come from the sample, from the `.pt2`'s recorded example inputs, or, for a
 module whose first layer is `nn.Linear`, from that layer's `in_features`; otherwise the caller
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -128,6 +135,20 @@ def convert_torch(model: Any, opts: SourceOptions, source: str) -> Converted:
         model.eval()
         notes.append("the module was in training mode; it was switched to eval mode for export and parity")
     examples = _examples(model, opts, torch)
+    original_batch = _fixed_batch(model) if kind == "ExportedProgram" else None
+    to_export = model
+    if original_batch is not None:
+        opts.progress(f"the program's batch is fixed at {original_batch}; exporting ep.module() again with a "
+                      "dynamic batch dimension")
+        redone, why = _rebatch(torch, model, examples)
+        if redone is not None:
+            to_export = redone
+            notes.append(f"the torch.export program was exported with a fixed batch of {original_batch}; it was "
+                         "exported again from ep.module() with a dynamic batch dimension, so any batch size is served")
+        else:
+            notes.append(f"the batch stays fixed at {original_batch}: torch.export could not make it dynamic ({why}), "
+                         "so the graph depends on the batch size; requests must send exactly "
+                         f"{original_batch} rows")
     in_names = _onnxutil.default_io_names(len(examples), "x")
     path = opts.workdir / "candidate.onnx"
     exporter = "torch.export" if kind != "TorchScript" else "TorchScript"
@@ -138,7 +159,7 @@ def convert_torch(model: Any, opts: SourceOptions, source: str) -> Converted:
         if kind == "nn.Module":
             require("onnxscript", "torch", _TORCH + " with the torch.export-based exporter")
         try:
-            _export_dynamo(torch, model, examples, in_names, path, kind)
+            _export_dynamo(torch, to_export, examples, in_names, path, kind)
         except ModelError as exc:
             if kind != "nn.Module":
                 raise
@@ -150,23 +171,76 @@ def convert_torch(model: Any, opts: SourceOptions, source: str) -> Converted:
     out_names = _onnxutil.default_io_names(len(proto.graph.output), "y")
     _onnxutil.rename_io(proto, in_names, out_names)
     _onnxutil.name_batch_dim(proto)
+    _onnxutil.canonicalize(proto)
     onnx.save(proto, str(path))  # external data (if any) keeps its relative location
     fixed = [d.dim_value for vi in proto.graph.input for d in vi.type.tensor_type.shape.dim[:1] if d.dim_value]
-    if fixed:
+    if fixed and original_batch is None:
         notes.append(f"the batch dimension is fixed at {fixed[0]} (as the {kind} was exported); export it with "
                      "dynamic_shapes={...: {0: torch.export.Dim('batch')}} to serve any batch size")
     runner = model.module() if kind == "ExportedProgram" else model
     final_out = [o.name for o in proto.graph.output]
 
-    def reference(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         args = [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in in_names]
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             results = _flatten(runner(*args))
         return dict(zip(final_out, results))
 
+    def reference(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows = len(next(iter(inputs.values()))) if inputs else 0
+        if original_batch is None or rows == original_batch:
+            return run(inputs)
+        parts: dict[str, list[np.ndarray]] = {}
+        for start in range(0, rows, original_batch):
+            chunk = {n: a[start:start + original_batch] for n, a in inputs.items()}
+            have = len(next(iter(chunk.values())))
+            if have < original_batch:  # pad with copies of the last row; their answers are dropped
+                chunk = {n: np.concatenate([a, np.repeat(a[-1:], original_batch - have, axis=0)]) for n, a in chunk.items()}
+            for name, value in run(chunk).items():
+                parts.setdefault(name, []).append(value[:have])
+        return {name: np.concatenate(values) for name, values in parts.items()}
+
     return Converted("torch", path, f"torch.onnx {torch.__version__} ({exporter}-based)", reference,
                      f"PyTorch {torch.__version__} {kind} forward", source, notes=notes)
+
+
+def _fixed_batch(program: Any) -> int | None:
+    """The batch torch.export specialized: the first dimension of the program's first user input
+    when it is a plain int (a dynamic one is a SymInt), else None."""
+    users = set(program.graph_signature.user_inputs)
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in users:
+            value = node.meta.get("val")
+            shape = getattr(value, "shape", None)
+            if shape is not None and len(shape) and isinstance(shape[0], int):
+                return int(shape[0])
+            return None
+    return None
+
+
+def _rebatch(torch: Any, program: Any, examples: list[Any]) -> tuple[Any, str | None]:
+    """`program` exported again with one strict dynamic batch dimension on every input, or
+    (None, why) when torch.export refuses (the graph specializes on the batch size)."""
+    batch = torch.export.Dim("batch")
+    if any(t.ndim == 0 for t in examples):
+        return None, "an input has no batch dimension"
+    if any(t.shape[0] != examples[0].shape[0] for t in examples):
+        return None, "the inputs' first dimensions differ"
+    want = _fixed_batch(program) or 2
+    if want == 1:  # torch.export specializes a size-1 dimension: trace with two rows
+        want = 2
+    examples = [t[torch.arange(want) % t.shape[0]] for t in examples]  # the program's own batch size
+    try:
+        with _quiet():
+            redone = torch.export.export(program.module(check_guards=False), tuple(examples),
+                                         dynamic_shapes=tuple({0: batch} for _ in examples))
+    except Exception as exc:  # torch._dynamo.exc.UserError "Constraints violated (batch)!", ...
+        found = re.search(r"specialized it to be a constant \((\d+)\)", str(exc))
+        if found:
+            return None, f"the graph specializes the batch dimension to the constant {found.group(1)}"
+        return None, _first(exc)[:240]
+    return redone, None
 
 
 def _export_dynamo(torch: Any, model: Any, examples: list[Any], names: list[str], path: Path, kind: str) -> None:

@@ -52,7 +52,10 @@ class ModelFile(_Strict):
 
 class Runtime(_Strict):
     onnxruntime: str
-    optimized: Literal["basic", "extended", "all"] | None
+    optimized: Literal["basic", "extended", "all"] | None  # the level baked in offline (None: nothing)
+    # The handler's session level (functions/model.py `session_optimization_level`); chosen by the
+    # rule in deployer/model/optimize.py. Absent in manifests written before it existed.
+    graph_optimization_level: Literal["disable_all", "basic", "extended", "all"] | None = None
 
 
 class Parity(_Strict):
@@ -142,23 +145,24 @@ class Source(_Strict):
     reference: str
 
 
-class Measure(_Strict):
+class Size(_Strict):
     size_bytes: int
-    session_ms: float
 
 
 class Quantization(_Strict):
     mode: Literal["dynamic-int8"]
     size_bytes_before: int
     size_bytes_after: int
-    run_ms_before: float
-    run_ms_after: float
 
 
 class Optimization(_Strict):
-    level: Literal["basic", "extended", "all"]
-    original: Measure
-    optimized: Measure
+    """What was done, never what was measured: timings differ run to run, and the manifest is part
+    of the artifact, whose bytes must not (they go to `<out>.convert-report.json`, report.py)."""
+
+    level: Literal["none", "basic", "extended", "all"]  # baked in offline; "none": the converted model as is
+    runtime_level: Literal["disable_all", "basic", "extended", "all"]  # = runtime.graph_optimization_level
+    original: Size
+    optimized: Size
     quantization: Quantization | None
 
 
@@ -178,6 +182,15 @@ class ConvertedManifest(_Strict):
     source: Source
     optimization: Optimization
     notes: list[str]
+
+    @model_validator(mode="after")
+    def _one_runtime_level(self) -> ConvertedManifest:
+        if self.runtime.graph_optimization_level != self.optimization.runtime_level:
+            raise ValueError("runtime.graph_optimization_level and optimization.runtime_level must agree")
+        baked = None if self.optimization.level == "none" else self.optimization.level
+        if self.runtime.optimized != baked:
+            raise ValueError("runtime.optimized must be optimization.level (null for 'none')")
+        return self
 
 
 assert SCHEMA_VERSION == 1, "ConvertedManifest mirrors schema_version 1 of functions/manifest.py"

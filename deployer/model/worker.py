@@ -41,8 +41,7 @@ STEP_WORDS = {
     "run": "running the model",
     "optimize": "optimizing the model",
     "quantize": "quantizing the model",
-    "timing": "timing session creation",
-    "latency": "measuring latency",
+    "measure": "measuring session creation and latency of",
 }
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # onnxruntime colours its log lines on a terminal

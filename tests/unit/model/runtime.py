@@ -27,16 +27,19 @@ def infer_sample(folder: Path) -> tuple[int, dict[str, Any], dict[str, Any]]:
     """POST the manifest's sample to /v2/models/{name}/infer; (status, answer, manifest)."""
     manifest = load_manifest(str(folder))
     assert manifest is not None
-    model = load_model(str(folder))
-    assert model.name == manifest["name"] and model.version == manifest["version"]
-    specs = {s["name"]: s for s in manifest["inputs"]}
     sample = manifest["sample"]
     assert sample is not None
-    inputs = []
-    for name, rows in sample["inputs"].items():
-        arr = np.asarray(rows)
-        inputs.append({"name": name, "datatype": specs[name]["datatype"], "shape": list(arr.shape),
-                       "data": arr.ravel().tolist()})
+    return infer_rows(folder, *(np.asarray(rows) for rows in sample["inputs"].values()))
+
+
+def infer_rows(folder: Path, *arrays: np.ndarray) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """POST these arrays (one per input, in order) to /v2/models/{name}/infer; (status, answer, manifest)."""
+    manifest = load_manifest(str(folder))
+    assert manifest is not None
+    model = load_model(str(folder))
+    assert model.name == manifest["name"] and model.version == manifest["version"]
+    inputs = [{"name": spec["name"], "datatype": spec["datatype"], "shape": list(arr.shape),
+               "data": arr.ravel().tolist()} for spec, arr in zip(manifest["inputs"], arrays)]
     raw = Service(str(folder)).handler(_event(f"/v2/models/{manifest['name']}/infer", {"inputs": inputs}),
                                        _Context())
     return raw["statusCode"], json.loads(raw["body"]), dict(manifest)

@@ -3,19 +3,22 @@ one the runtime loads and serves, with a manifest that carries every field."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from deployer.model import convert
 from deployer.model.manifest import ConvertedManifest, check_manifest
 from functions.manifest import MANIFEST_FILE, MODEL_FILE, load_manifest, sha256_file
+from functions.model import load_model
 from tests.unit.model import builders
-from tests.unit.model.runtime import assert_answers_like_manifest
+from tests.unit.model.runtime import assert_answers_like_manifest, infer_rows
 
 Case = Callable[[pytest.FixtureRequest, Path], tuple[Any, dict[str, Any]]]
 
@@ -86,7 +89,8 @@ def test_source_converts_with_parity_and_serves(request: pytest.FixtureRequest, 
     assert m["source"]["framework"] == framework
     assert steps and any("subprocess" in s for s in steps)
     parity = m["parity"]
-    assert parity["passed"] and parity["rows"] >= 64 or parity["inputs"] == "sample"
+    assert parity["passed"]
+    assert parity["rows"] >= 64 or parity["inputs"] == "sample"
     assert parity["final_stage"] == "optimized"
     for name, err in parity["max_abs_error"].items():
         tol = parity["tolerance"][name]
@@ -103,10 +107,16 @@ def test_source_converts_with_parity_and_serves(request: pytest.FixtureRequest, 
     on_disk = load_manifest(str(out))
     assert on_disk == m
     assert m["model"]["sha256"] == sha256_file(str(out / MODEL_FILE)) and m["version"] == m["model"]["sha256"][:12]
-    assert m["runtime"]["optimized"] == "extended"
+    assert m["runtime"]["optimized"] == "basic" and m["runtime"]["graph_optimization_level"] == "all"
+    # what was measured lives beside the folder, never in it (the folder is the image's model layer)
+    assert result.report_path == out.parent / "artifact.convert-report.json" and result.report_path.is_file()
+    assert json.loads(result.report_path.read_text()) == result.report
+    assert result.report["version"] == m["version"] and result.report["artifact"]["graph_optimization_level"] == "all"
+    assert "session_ms" not in json.dumps(m)
     check_manifest(dict(m), "test")
     ConvertedManifest.model_validate(m)
     assert_answers_like_manifest(out)
+    assert load_model(str(out)).session.get_session_options().graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     assert result.summary()["parity"]["passed"]
 
 
@@ -130,7 +140,9 @@ def test_manifest_carries_every_field(tmp_path: Path) -> None:
     assert m["sample"]["rows"] == 3 and np.asarray(m["sample"]["inputs"]["X"]).shape == (3, 4)
     assert m["sample"]["outputs"]["label"] == [0, 0, 0]
     o = m["optimization"]
-    assert o["level"] == "extended" and o["original"]["session_ms"] > 0 and o["optimized"]["size_bytes"] > 0
+    assert o == {"level": "basic", "runtime_level": "all", "original": {"size_bytes": o["original"]["size_bytes"]},
+                 "optimized": {"size_bytes": o["optimized"]["size_bytes"]}, "quantization": None}
+    assert o["original"]["size_bytes"] > 0 and o["optimized"]["size_bytes"] > 0
     assert m["parity"]["inputs"] == "sample" and m["parity"]["rows"] == 150
 
 
@@ -147,7 +159,10 @@ def test_int8_quantization_is_checked_and_reported(tmp_path: Path, torch_sources
     result = convert(torch_sources["module"], out=tmp_path / "q", quantize="int8")
     m = result.manifest
     q = m["optimization"]["quantization"]
-    assert q["mode"] == "dynamic-int8" and q["size_bytes_after"] > 0 and q["run_ms_before"] > 0
+    assert q["mode"] == "dynamic-int8" and q["size_bytes_after"] > 0 and "run_ms_before" not in q
+    measured = result.report["quantization"]
+    assert measured["run_ms_before"] > 0 and measured["run_ms_after"] > 0
+    assert measured["verdict"] in ("faster", "slower", "no measurable change")
     assert m["parity"]["final_stage"] == "quantized"
     assert set(m["parity"]["stages"]) == {"converted", "optimized", "quantized"}
     assert m["parity"]["tolerance"]["y"]["atol"] >= 1e-2 and m["parity"]["tolerance"]["y"]["rtol"] == 5e-2
@@ -173,7 +188,7 @@ def test_weights_as_external_data_for_memory_mapping(tmp_path: Path) -> None:
 
 
 def test_torch_conv_needs_a_sample_and_fixed_batch_is_reported(tmp_path: Path) -> None:
-    import torch
+    torch = builders.need("torch", "torch")
 
     from deployer.errors import ConfigError
 
@@ -187,8 +202,27 @@ def test_torch_conv_needs_a_sample_and_fixed_batch_is_reported(tmp_path: Path) -
     fixed = torch.export.export(net, (torch.from_numpy(images[:4]),))  # no dynamic_shapes: batch 4
     torch.export.save(fixed, str(tmp_path / "fixed.pt2"))
     result = convert(tmp_path / "fixed.pt2", out=tmp_path / "fixed")
+    # exported again from ep.module() with a dynamic batch, checked against the batch-4 original
+    assert result.manifest["inputs"][0]["shape"] == ["batch", 3, 16, 16]
+    assert any("fixed batch of 4" in note and "dynamic batch" in note for note in result.manifest["notes"])
+    assert result.manifest["parity"]["rows"] == 64 and result.manifest["parity"]["passed"]
+    status, answer, _ = infer_rows(tmp_path / "fixed", images[:3])
+    assert status == 200 and answer["outputs"][0]["shape"] == [3, 2]
+
+    class Specialized(torch.nn.Module):  # the graph itself depends on the batch size
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: Any) -> Any:
+            return self.net(x).reshape(4, 2)
+
+    pinned = torch.export.export(Specialized().eval(), (torch.from_numpy(images[:4]),))
+    torch.export.save(pinned, str(tmp_path / "pinned.pt2"))
+    result = convert(tmp_path / "pinned.pt2", out=tmp_path / "pinned")
     assert result.manifest["inputs"][0]["shape"] == [4, 3, 16, 16]
-    assert any("fixed at 4" in note for note in result.manifest["notes"])
+    assert any("stays fixed at 4" in note and "specializes the batch dimension to the constant 4" in note
+               for note in result.manifest["notes"]), result.manifest["notes"]
     assert result.manifest["parity"]["rows"] == 64  # 16 chunks of the fixed batch
     dynamic = convert(net, out=tmp_path / "dyn", sample=tmp_path / "images.npy")
     assert dynamic.manifest["inputs"][0]["shape"] == ["batch", 3, 16, 16]

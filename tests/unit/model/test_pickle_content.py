@@ -49,7 +49,7 @@ def _joblib(compress: Any) -> Callable[[Path, Path], bytes]:
 
 
 def _torch_save(marker: Path, tmp: Path) -> bytes:
-    import torch
+    torch = builders.need("torch", "torch")
 
     buffer = io.BytesIO()
     torch.save(_Payload(marker), buffer)
@@ -58,7 +58,7 @@ def _torch_save(marker: Path, tmp: Path) -> bytes:
 
 def _pt2_with_payload(marker: Path, tmp: Path) -> bytes:
     """A real torch.export archive whose sample inputs were swapped for the payload."""
-    import torch
+    torch = builders.need("torch", "torch")
 
     ep = torch.export.export(torch.nn.Linear(4, 2), (torch.randn(2, 4),))
     torch.export.save(ep, tmp / "real.pt2")
@@ -120,7 +120,7 @@ def test_trusted_pickle_of_a_non_model_says_so(tmp_path: Path, name: str) -> Non
 
 def test_not_pickles(tmp_path: Path, torch_sources: dict[str, Any]) -> None:
     """Formats whose loaders never run a pickle are not flagged (or they could not be converted)."""
-    import torch
+    torch = builders.need("torch", "torch")
 
     onnx_file = builders.onnx_linear(tmp_path / "lin.onnx", features=4, outputs=2)
     torch.save(torch.nn.Linear(4, 2).state_dict(), tmp_path / "weights.pt")

@@ -191,7 +191,7 @@ def test_missing_source(tmp_path: Path) -> None:
 
 
 def test_torch_pickles_and_state_dicts(tmp_path: Path, torch_sources: dict[str, Any]) -> None:
-    import torch
+    torch = builders.need("torch", "torch")
 
     module = torch_sources["module"]
     torch.save(module, tmp_path / "whole.pt")
