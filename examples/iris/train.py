@@ -2,7 +2,10 @@
 
 A scikit-learn pipeline (standard scaler + logistic regression) on the iris data set that ships
 with scikit-learn, converted by the project's own pipeline (`deployer.convert`: skl2onnx, parity
-check on the training rows, offline optimization, manifest). Writes `examples/iris/model/`.
+check on the training rows, offline optimization, manifest). Writes `examples/iris/model/`, whose
+bytes are a function of this script and the toolchain's versions (run it twice: `git status` stays
+clean); what convert measured goes beside it, to `examples/iris/model.convert-report.json`
+(git-ignored).
 
     python examples/iris/train.py
 """
@@ -29,7 +32,8 @@ def main() -> None:
     pipe.fit(x, data.target)
     result = deployer.convert(pipe, sample=x, out=OUT, name="iris", labels=[str(n) for n in data.target_names])
     parity = result.summary()["parity"]
-    print(f"wrote {result.model_path}: label agreement {parity['label_agreement']:.0%} on {parity['rows']} rows")
+    print(f"wrote {result.model_path}: label agreement {parity['label_agreement']:.0%} on {parity['rows']} rows; "
+          f"measurements in {result.report_path}")
 
 
 if __name__ == "__main__":
