@@ -162,7 +162,7 @@ def run(model: Model, feeds: dict[str, np.ndarray], names: list[str] | None, tim
         WATCHDOG.arm(deadline, options)
     started = time.perf_counter()
     try:
-        result = model.session.run(names, feeds, options)
+        result = model.runner(names or model.output_names, feeds, options)
     except Exception as exc:  # onnxruntime's exception types are not importable in a stable place
         if options is not None and options.terminate:
             spent = (time.perf_counter() - started) * 1000.0

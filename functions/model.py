@@ -64,7 +64,8 @@ class TensorInfo:
 class Model:
     """The loaded model: session, signature, and where it came from."""
 
-    __slots__ = ("name", "version", "session", "inputs", "outputs", "manifest", "load_ms", "threads", "_by_name")
+    __slots__ = ("name", "version", "session", "inputs", "outputs", "manifest", "load_ms", "threads", "_by_name",
+                 "output_names", "runner")
 
     def __init__(
         self,
@@ -81,9 +82,25 @@ class Model:
         self.inputs, self.outputs, self.manifest = inputs, outputs, manifest
         self.load_ms, self.threads = load_ms, threads
         self._by_name = {spec.name: spec for spec in inputs}
+        self.output_names = [spec.name for spec in outputs]
+        self.runner = _runner(session)
 
     def input(self, name: str) -> TensorInfo | None:
         return self._by_name.get(name)
+
+
+def _runner(session: ort.InferenceSession) -> Any:
+    """What `run(names, feeds, options)` calls: the session's compiled `run` directly. onnxruntime's
+    Python `InferenceSession.run` only re-checks the feed's names (functions/tensors.py has checked them
+    against the signature already; the compiled run checks them again and raises InvalidArgument, a 400),
+    fills in the output names (the caller passes them) and retries on other providers after an EPFail
+    (CPU only here: nothing to fall back to). Measured with a bench MLP (batch 1, 20,000 calls, best of 5,
+    load average ~6): 36 us through the wrapper, 29 us direct. Any other session object keeps its own run."""
+    compiled = getattr(session, "_sess", None)
+    if compiled is not None and callable(getattr(compiled, "run", None)) and \
+            session.get_providers() == ["CPUExecutionProvider"]:
+        return compiled.run
+    return session.run
 
 
 def available_cpus() -> int:

@@ -151,3 +151,19 @@ def test_manifest_file_names_must_stay_in_the_folder(tmp_path: Path) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelLoadError, match="plain file name"):
         load_model(str(folder))
+
+
+def test_the_runner_answers_as_session_run_does(tmp_path: Path) -> None:
+    import numpy as np
+
+    model = load_model(str(two_input_folder(tmp_path)))
+    assert model.runner != model.session.run  # the compiled run, without the Python wrapper's re-checks
+    feeds = {"a": np.ones((2, 3), np.float32), "b": np.ones((2, 3), np.int64)}
+    ours = model.runner(model.output_names, feeds, None)
+    theirs = model.session.run(None, feeds)
+    assert [o.tolist() for o in ours] == [o.tolist() for o in theirs]
+    with pytest.raises(Exception) as info:  # a shape the graph refuses: still onnxruntime's InvalidArgument (a 400)
+        model.runner(model.output_names, {"a": feeds["a"], "b": np.ones((2, 1), np.int64)}, None)
+    assert type(info.value).__name__ == "InvalidArgument"
+    with pytest.raises(Exception, match="(?i)missing|input"):  # a missing input (the protocols refuse it first)
+        model.runner(model.output_names, {"a": feeds["a"]}, None)
