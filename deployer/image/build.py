@@ -51,7 +51,7 @@ from deployer.image.staging import (
     download_wheels,
     install_tree,
 )
-from deployer.template.generate import local_build_context, local_image_tag
+from deployer.template.generate import docker_metadata, local_build_context, local_image_tag
 from functions.manifest import MODEL_DIR as MODEL_PATH, MODEL_PATH_VARIABLE
 from deployer.template.report import load_model_manifest
 from functions.manifest import GOLDEN_FILE, MANIFEST_FILE, Manifest, sha256_file
@@ -123,20 +123,8 @@ class BuildResult:
 
     def sam_metadata(self, template_dir: Path | None = None) -> dict[str, str]:
         """The function's `Metadata` for `sam build` (write_template's `build_metadata`): this
-        context and Dockerfile, and the same repository:tag as this build."""
-        context = self.context.resolve()
-        if template_dir is not None:
-            try:
-                context = context.relative_to(Path(template_dir).resolve())
-            except ValueError:
-                pass
-        repository, _, tag = self.image.rpartition(":")
-        return {
-            "DockerContext": context.as_posix() or ".",
-            "Dockerfile": self.dockerfile.name,
-            "DockerTag": tag,
-            "DockerImage": repository,
-        }
+        context and Dockerfile, and the same repository:tag as this build (template/generate.py)."""
+        return docker_metadata(self.image, self.context, template_dir)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready digest for the CLI's table or `--json` (also written to build.json)."""

@@ -59,7 +59,8 @@ from deployer.template.names import (
 )
 from functions.manifest import MODEL_PATH_VARIABLE, Manifest, ManifestError, validate_manifest
 
-__all__ = ["generate", "local_image_tag", "local_build_context", "build_metadata", "function_environment"]
+__all__ = ["generate", "local_image_tag", "local_build_context", "build_metadata", "docker_metadata",
+           "function_environment"]
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 BUILD_ROOT = Path("build")  # relative to the working folder, as the CLI's other defaults
@@ -85,14 +86,21 @@ def build_metadata(
 ) -> dict[str, str]:
     """The function's `Metadata` for `sam build`: the build context (`context`, default
     `local_build_context`) and the repository:tag `build` uses. `sam build` resolves DockerContext
-    from the template's folder (`template_dir`, default the working folder): the path is relative
-    to it when both are in the working folder (a project that can move as a whole), else absolute."""
+    from the template's folder (`template_dir`, default the working folder): see docker_metadata."""
     folder = context if context is not None else local_build_context(manifest, config)
+    return docker_metadata(local_image_tag(manifest, config), folder, template_dir)
+
+
+def docker_metadata(image: str, context: Path, template_dir: Path | None = None) -> dict[str, str]:
+    """`Metadata` that makes `sam build` build `context`'s Dockerfile as `image` (repository:tag).
+    DockerContext is relative to the template's folder when the context is under it or both are in
+    the working folder (a project moves as a whole), else absolute."""
+    folder = Path(context)
     if template_dir is not None or folder.is_absolute():
-        here, target, start = Path.cwd(), Path(folder).absolute(), Path(template_dir or ".").absolute()
-        inside = target.is_relative_to(here) and start.is_relative_to(here)
+        here, target, start = Path.cwd(), folder.absolute(), Path(template_dir or ".").absolute()
+        inside = target.is_relative_to(start) or (target.is_relative_to(here) and start.is_relative_to(here))
         folder = Path(os.path.relpath(target, start)) if inside else target
-    repository, _, tag = local_image_tag(manifest, config).rpartition(":")
+    repository, _, tag = image.rpartition(":")
     return {"DockerContext": folder.as_posix(), "Dockerfile": DOCKERFILE, "DockerTag": tag, "DockerImage": repository}
 
 
