@@ -80,4 +80,8 @@ def test_build_template_sam_build_local_invoke_then_push(
         assert docker("image", "inspect", "--format", "{{.Id}}", image["image"]).stdout.strip() == after_sam
         assert report["smoke_test"]["status"] == "passed", report["smoke_test"]
     finally:
-        client.stop(project)  # the image_repository fixture removes the images, SAM's rapid-* ones too
+        client.stop(project)  # the image_repository fixture removes the images, SAM's rapid-* ones too; the
+        cloud = f"onnx-lambda-cloud/{env['ONNX_LAMBDA_IMAGE_REPOSITORY']}"  # local cloud's tags of them go here
+        tags = docker("image", "ls", cloud, "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
+        if tags:
+            docker("image", "rm", "--force", *tags, check=False)
