@@ -454,7 +454,7 @@ class _Pipeline:
         if q_measure is not None:
             q = opt.judge("run", q_measure["run_samples_ms"][0], q_measure["run_samples_ms"][1])
             quantization = {"run_ms_before": round(q.original_ms, 6), "run_ms_after": round(q.artifact_ms, 6),
-                            "ratio": round(q.ratio, 4), "verdict": q.words}
+                            "ratio": round(q.ratio, 4), "min_ratio": round(q.min_ratio, 4), "verdict": q.words}
             if q.slower:
                 self.warnings.append(f"int8 quantization made inference slower: {q.describe('session.run, 1 row')}")
         return {
@@ -463,8 +463,9 @@ class _Pipeline:
                          "run_ms": round(run.original_ms, 6)},
             "artifact": {"offline_level": offline or "none", "graph_optimization_level": opt.RUNTIME_LEVEL,
                          "session_ms": round(session.artifact_ms, 4), "run_ms": round(run.artifact_ms, 6)},
-            "session": {"ratio": round(session.ratio, 4), "verdict": session.words},
-            "run": {"ratio": round(run.ratio, 4), "verdict": run.words},
+            "session": {"ratio": round(session.ratio, 4), "min_ratio": round(session.min_ratio, 4),
+                        "verdict": session.words},
+            "run": {"ratio": round(run.ratio, 4), "min_ratio": round(run.min_ratio, 4), "verdict": run.words},
             "fallback": fallback, "rounds": len(measured["session_samples_ms"][0]), "reps": measured["reps"],
             "quantization": quantization,
             "warnings": self.warnings,

@@ -14,9 +14,10 @@ Shape (``"report": 1``)::
      "machine": {"onnxruntime": "1.32.0", "python": "3.12.3", "cpu": "x86_64", "cpus": 2},
      "original": {"graph_optimization_level": "all", "session_ms": 3.1, "run_ms": 0.012},
      "artifact": {"offline_level": "basic", "graph_optimization_level": "all", "session_ms": 2.4, "run_ms": 0.011},
-     "session": {"ratio": 0.8, "verdict": "faster"}, "run": {"ratio": 0.97, "verdict": "no measurable change"},
+     "session": {"ratio": 0.8, "min_ratio": 0.82, "verdict": "faster"},   # ratio: median of paired rounds
+     "run": {"ratio": 0.97, "min_ratio": 1.01, "verdict": "no measurable change"},  # min_ratio: fastest/fastest
      "fallback": false, "rounds": 5, "reps": 400,
-     "quantization": {"run_ms_before": .., "run_ms_after": .., "ratio": .., "verdict": ..} | null,
+     "quantization": {"run_ms_before": .., "run_ms_after": .., "ratio": .., "min_ratio": .., "verdict": ..} | null,
      "warnings": ["..."]}
 """
 
