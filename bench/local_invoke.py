@@ -372,6 +372,11 @@ def run_loop(rounds: int, served_pairs: int, log=print) -> dict[str, Any]:
                                                lambda o: '"statusCode":200' in o.replace(" ", "")),
             # what of ours is the runtime, not the CLI process: start, init + request, stop
             "LocalEndpoint in-process": lambda: _endpoint_once(folder, path, body),
+            # and what the CLI process costs before it does anything
+            "CLI imports alone": lambda: _timed([sys.executable, "-c", "import deployer.cli"], REPO_ROOT, env,
+                                                lambda o: True),
+            "CLI imports + typer's pydantic adapters": lambda: _timed(
+                [sys.executable, "-c", "import deployer.cli, typer._adapters"], REPO_ROOT, env, lambda o: True),
         }
         log(f"  invoke: {rounds} rounds of `python -m deployer invoke`, `sam local invoke` ({image}) and "
             "LocalEndpoint in-process, alternating, + 1 warm-up each ...")
