@@ -7,7 +7,8 @@
 Sources: ONNX files, scikit-learn estimators/pipelines (skl2onnx), PyTorch modules, TorchScript
 and `.pt2` (torch.onnx), Keras models and `.tflite` files (tf2onnx). The stages are described
 in `deployer/model/convert.py`; the artifact is `out/model.onnx` + `out/manifest.json` in the
-schema of `functions/manifest.py`.
+schema of `functions/manifest.py`, every byte of it a function of the inputs; what convert measured
+(session creation and run against the original) goes beside it, to `<out>.convert-report.json`.
 
 Importing this package is cheap: the converters, onnx and onnxruntime are imported when
 `convert` runs (the names below are resolved lazily), and the checking subprocess

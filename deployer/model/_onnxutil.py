@@ -4,7 +4,8 @@ Canonical form (`canonicalize`, applied by `save` and to the final artifact): co
 order of Python sets and dicts into the protobuf, which PYTHONHASHSEED changes from one process to
 the next (skl2onnx's `opset_import`; tf2onnx's generated `name__N` counters). The model is the same
 but its bytes, its sha256 and so its version are not. So `opset_import` is sorted by domain (one entry per domain),
-`metadata_props` by key, and initializers follow the order in which nodes first use them;
+`metadata_props` by key (the graph's and its parts' are exporters' debugging records, with file
+paths in stack traces, and are dropped), and initializers follow the order in which nodes first use them;
 `renumber_generated` renames a converter's counter-numbered names in order of first appearance.
 """
 
@@ -90,6 +91,11 @@ def canonicalize(model: Any) -> Any:
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     graph = model.graph
+    # exporters' debugging records (torch: fx nodes, module paths, stack traces with file paths);
+    # onnxruntime drops them when it writes the optimized file, so the unoptimized one does too
+    for part in [graph, *graph.node, *graph.value_info, *graph.initializer, *graph.input, *graph.output]:
+        if len(getattr(part, "metadata_props", ())):  # the field is from onnx 1.16 (IR 10) on
+            del part.metadata_props[:]
     first_use: dict[str, int] = {}
     for i, node in enumerate(graph.node):
         for name in node.input:

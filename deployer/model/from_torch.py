@@ -182,9 +182,14 @@ def convert_torch(model: Any, opts: SourceOptions, source: str) -> Converted:
 
     def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         args = [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in in_names]
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            results = _flatten(runner(*args))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the original's outputs (parity figures, predictions) then repeat on any machine
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                results = _flatten(runner(*args))
+        finally:
+            torch.set_num_threads(threads)
         return dict(zip(final_out, results))
 
     def reference(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

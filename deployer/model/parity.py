@@ -6,7 +6,8 @@ datatype (or the caller's `atol`/`rtol`). Integer, boolean and string outputs (c
 must be equal, except on rows where the original's own scores are tied within tolerance: there
 either label is right. The report states, per output, the largest absolute and relative error
 (relative error is measured where |original| > atol, so that values near zero do not dominate),
-and for classifiers how many rows agree on the label / argmax.
+and for classifiers how many rows agree on the label / argmax. Error figures are rounded to 4
+significant digits (they go into the manifest, whose bytes must repeat).
 """
 
 from __future__ import annotations
@@ -141,8 +142,8 @@ def _compare_values(spec: TensorSpec, want: np.ndarray, got: np.ndarray, tol: To
     rel = np.where(big, diff / np.where(big, np.abs(w), 1.0), 0.0)
     entry: dict[str, Any] = {
         "kind": "values", "datatype": spec.datatype, "atol": atol, "rtol": rtol,
-        "max_abs_error": float(diff.max()) if diff.size else 0.0,
-        "max_rel_error": float(rel.max()) if rel.size else 0.0,
+        "max_abs_error": _sig(float(diff.max())) if diff.size else 0.0,
+        "max_rel_error": _sig(float(rel.max())) if rel.size else 0.0,
     }
     if w.ndim == 2 and w.shape[1] >= 2:
         entry["argmax_agreement"] = float(np.mean(np.argmax(w, axis=1) == np.argmax(g, axis=1)))
@@ -157,6 +158,12 @@ def _compare_values(spec: TensorSpec, want: np.ndarray, got: np.ndarray, tol: To
             f"{w[index]:.6g}, got {g[index]:.6g}, {ratio:.3g}x the allowed atol={atol:g} + rtol={rtol:g}·|expected| "
             f"({count} of {diff.size} values out of tolerance)")
     return entry
+
+
+def _sig(value: float) -> float:
+    """4 significant digits: the manifest carries these figures, and a last-bit difference in a
+    framework's own output (its thread count, its kernels) must not change the artifact's bytes."""
+    return float(f"{value:.4g}")
 
 
 def _show(value: Any) -> str:

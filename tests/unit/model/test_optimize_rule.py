@@ -10,7 +10,7 @@ from pathlib import Path
 import onnx
 
 from deployer.model import convert
-from deployer.model.optimize import FALLBACK_RATIO, NOISE_RATIO, judge
+from deployer.model.optimize import NOISE_RATIO, judge
 from deployer.model.worker import Worker
 from functions.manifest import MODEL_FILE
 from tests.unit.model import builders
