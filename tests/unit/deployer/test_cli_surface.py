@@ -140,11 +140,30 @@ def test_native_noise_is_filtered_and_the_rest_kept() -> None:
         "    print('python warning', file=sys.stderr)\n"
         "    err.print('our own line')\n"
         "print('after', file=sys.stderr)\n"
+        "import io\n"
+        "sys.stderr = io.StringIO()\n"
+        "err.print('follows sys.stderr again')\n"
+        "assert sys.stderr.getvalue() == 'follows sys.stderr again\\n', sys.stderr.getvalue()\n"
     )
     assert proc.returncode == 0, proc.stderr
     # the console writes to the real stderr, the rest passes the filter: order between them may differ
     assert sorted(proc.stderr.splitlines()) == sorted([
         "E0000 00:00:1796226399.379587   29819 real.cc:1] a real error", "python warning", "our own line", "after"])
+
+
+def test_noise_filter_leaves_a_replaced_stderr_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process runners (CliRunner) replace sys.stderr: nothing is redirected, the console keeps it."""
+    import io
+
+    from rich.console import Console
+
+    replaced = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", replaced)
+    console = Console(stderr=True)
+    with _clikit.native_noise_filtered(console):
+        console.print("inside")
+    console.print("after")
+    assert replaced.getvalue() == "inside\nafter\n"
 
 
 def test_convert_says_what_it_does_on_a_pipe(tmp_path: Path) -> None:
