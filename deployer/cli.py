@@ -520,7 +520,7 @@ def _print_endpoint(summary: dict[str, Any], model: str) -> None:
 @app.command()
 def push(
     model: ModelArg = Path("."),
-    target: Annotated[str, typer.Option(help="aws or local (default: aws when credentials, a profile or AWS_ENDPOINT_URL are set, else local).")] = "auto",
+    target: Annotated[str, typer.Option(help="aws, local, or auto: aws when credentials, a profile or AWS_ENDPOINT_URL are set, else the project's local cloud.")] = "auto",
     profile: ProfileOpt = None,
     region: RegionOpt = None,
     stack_name: StackOpt = None,
@@ -554,7 +554,7 @@ def push(
 @app.command()
 def plan(
     model: ModelArg = Path("."),
-    target: Annotated[str, typer.Option(help="aws (plan needs a deployed stack to compare with).")] = "auto",
+    target: Annotated[str, typer.Option(help="aws, local, or auto (as push): where the stack to compare with is deployed.")] = "auto",
     profile: ProfileOpt = None,
     region: RegionOpt = None,
     stack_name: StackOpt = None,
