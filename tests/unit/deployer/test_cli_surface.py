@@ -50,6 +50,9 @@ def test_every_help_page_names_arguments_and_flags_plainly() -> None:
         usage = next(line for line in text.splitlines() if line.strip().startswith("Usage:"))
         assert "{" not in usage, (path, usage)  # SOURCE, not {source}
         assert "Exit codes:" in text and "130" in text, path
+        flat = " ".join(text.replace("│", " ").split())
+        if "--target" in flat:
+            assert "aws, local, or auto" in flat, (path, flat)  # the default target says what it does
     usage = runner.invoke(app, ["convert", "--help"], env={"COLUMNS": "80"}).output
     assert "convert [OPTIONS] SOURCE" in usage
     assert "push [OPTIONS] [MODEL]" in runner.invoke(app, ["push", "--help"], env={"COLUMNS": "80"}).output
