@@ -383,7 +383,9 @@ def merge(old: str, new: str) -> str:
     sections["Targets"] = "\n".join(table) + "\n"
     kept = [k for k in o_secs if k not in n_secs and k != "Targets"]
     o_lines = [ln for ln in o_head.splitlines() if ln.startswith(("- Command", "- Date", "- Machine", "- Handler"))]
-    note = "".join(ln + "\n" for ln in o_head.splitlines() if ln.startswith("- Kept from"))  # older merges
+    # older merges' notes, while some section they name is still kept
+    note = "".join(ln + "\n" for ln in o_head.splitlines() if ln.startswith("- Kept from")
+                   and any(f"'{k}'" in ln.split(" and their target rows")[0] for k in kept))
     if kept or set(o_rows) - set(ran):
         note = ("- Kept from the previous report (not run this time): sections " + ", ".join(f"'{k}'" for k in kept)
                 + " and their target rows; that report's " + "; ".join(ln[2:] for ln in o_lines) + "\n") + note
