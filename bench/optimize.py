@@ -24,10 +24,12 @@ pool, FC 10), the model on which the first wave's artifact ran 2x slower than th
 Measured in one process, the variants in alternation round by round (the machine is shared and
 drifts; only paired ratios within a run mean something): session creation (`--rounds` rounds
 after one warm-up) and `session.run` at batch 1 (reps sized to a time budget), medians and the
-median of the per-round ratios against ``original``. Peak memory comes from one fresh child
+median of the per-round ratios against ``original``, and the ratio of the fastest rounds
+(interference from other processes only ever adds time, so on a busy machine the fastest
+round is the steadier estimate). Peak memory comes from one fresh child
 process per variant. `--check` exits 1 unless the rule holds on every model: ``artifact`` no
 slower than the original beyond the noise margin (deployer.model.optimize.NOISE_RATIO) in
-`session.run` and in session creation.
+`session.run` and in session creation, by both estimators (as convert judges it).
 """
 
 from __future__ import annotations
@@ -164,11 +166,14 @@ def measure(variants: list[dict[str, Any]], shape: tuple[int, ...], rounds: int,
     feeds = {"x": np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
     sessions = [session(v) for v in variants]
     per_round = 0.0
-    for s in sessions:
+    for s in sessions:  # the cost of one round, from the fastest of a few warm runs
         s.run(None, feeds)
-        started = time.perf_counter()
-        s.run(None, feeds)
-        per_round += time.perf_counter() - started
+        runs = []
+        for _ in range(5):
+            started = time.perf_counter()
+            s.run(None, feeds)
+            runs.append(time.perf_counter() - started)
+        per_round += min(runs)
     reps = max(15, min(1000, int(budget_s / max(per_round, 1e-6))))
     for _ in range(reps):
         for v, s in zip(variants, sessions):
@@ -186,20 +191,27 @@ def _paired(base: list[float], other: list[float]) -> float:
     return median([b / a for a, b in zip(base, other) if a > 0])
 
 
+def _fastest(base: list[float], other: list[float]) -> float:
+    """Fastest against fastest: interference from other processes only ever adds time."""
+    return min(other) / min(base)
+
+
 def _table(model: str, variants: list[dict[str, Any]]) -> str:
     base = variants[0]
     lines = [
         f"#### `{model}`: {len(base['session_ms'])} creation rounds, {len(base['run_ms'])} run rounds (batch 1)",
         "",
-        "| variant | offline | runtime level | size | session creation | vs original | session.run | vs original "
-        "| peak RSS |",
+        "| variant | offline | runtime level | size | session creation | vs original (paired, fastest) | session.run "
+        "| vs original (paired, fastest) | peak RSS |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for v in variants:
         lines.append(
             f"| {v['name']} | {v['offline']} | {v['runtime']} | {v['size'] / 1e6:.2f} MB | "
-            f"{fmt_ms(median(v['session_ms']))} | {_paired(base['session_ms'], v['session_ms']):.2f}x | "
-            f"{median(v['run_ms']):.4g} ms | {_paired(base['run_ms'], v['run_ms']):.2f}x | {v['peak_mb']:.0f} MB |")
+            f"{fmt_ms(median(v['session_ms']))} | {_paired(base['session_ms'], v['session_ms']):.2f}x, "
+            f"{_fastest(base['session_ms'], v['session_ms']):.2f}x | {median(v['run_ms']):.4g} ms | "
+            f"{_paired(base['run_ms'], v['run_ms']):.2f}x, {_fastest(base['run_ms'], v['run_ms']):.2f}x | "
+            f"{v['peak_mb']:.0f} MB |")
     return "\n".join(lines)
 
 
@@ -210,10 +222,11 @@ def _holds(variants: list[dict[str, Any]]) -> list[str]:
     base = variants[0]
     artifact = next(v for v in variants if v["name"] == "artifact")
     problems = []
-    for what in ("session_ms", "run_ms"):
-        ratio = _paired(base[what], artifact[what])
-        if ratio > NOISE_RATIO:
-            problems.append(f"artifact {what.split('_')[0]} {ratio:.2f}x the original's (margin {NOISE_RATIO:.2f}x)")
+    for what in ("session_ms", "run_ms"):  # slower only when both estimators say so, as convert judges
+        ratio, fastest = _paired(base[what], artifact[what]), _fastest(base[what], artifact[what])
+        if ratio > NOISE_RATIO and fastest > NOISE_RATIO:
+            problems.append(f"artifact {what.split('_')[0]} {ratio:.2f}x (fastest {fastest:.2f}x) the original's "
+                            f"(margin {NOISE_RATIO:.2f}x)")
     return problems
 
 
@@ -235,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"### Offline optimization vs runtime level: `{command.strip()}`\n\nonnxruntime {ort.__version__}, "
           f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load:.1f} at start; "
-          "medians, ratios are medians of per-round ratios against `original`.\n")
+          "medians; ratios against `original`: median of the per-round ratios, and fastest over fastest.\n")
     failures: list[str] = []
     for name in names:
         if name == "cnn4":
