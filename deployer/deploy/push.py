@@ -252,6 +252,8 @@ def _alias_records(services: Services, stack: str) -> tuple[APICall, ...]:
     named = services.cfn.published_version(stack)
     if alias is None or not named or (alias.function_version == named and not alias.weights):
         return ()
+    if named in dict(alias.weights):
+        return ()  # a deployment is shifting traffic to the stack's version: never cut it short
     return (APICall("lambda", "restore_alias", {"function": stack, "alias": ALIAS},
                     f"move alias {ALIAS} from version {alias.function_version} back to the stack's version "
                     f"(a rollback had moved it)"),)  # fmt: skip

@@ -89,10 +89,12 @@ def test_lifecycle_push_rollback_delete(cloud_project: Path, versions: dict[str,
     second = run("push", str(versions["v2"]), "--builder", "files", "--json", project=cloud_project)
     assert second.code == 0, second.stderr
     assert second.json()["url"] == url
+    assert "alias" not in second.json()["steps"], second.json()["steps"]  # the canary ended on its own
     v2 = predict(url)
     assert v2 != v1
     doc = status(cloud_project)
     assert doc["function_version"] == "2" and doc["model_version"] == manifest_v2["version"]
+    assert [r["weight"] for r in doc["routing"]] == [1.0], doc["routing"]  # no canary weights left behind
 
     back = run("rollback", "--stack-name", "onnx-lin", "--json", project=cloud_project)
     assert back.code == 0, back.stderr

@@ -75,10 +75,13 @@ class LambdaAliasModel(CloudFormationModel):
                        str(props["FunctionVersion"]), cloudformation_json)  # fmt: skip
         finally:
             mock_random.setstate(state)
+        # CloudFormation sets the alias to what the template says: no RoutingConfig there means no
+        # weights (moto keeps the old ones when given None: a finished canary's weights would stay).
+        routing = routing_config(props.get("RoutingConfig"))
         backend.update_alias(
             name=original_resource.name, function_name=original_resource.function,
             function_version=str(props["FunctionVersion"]), description=props.get("Description", ""),
-            routing_config=routing_config(props.get("RoutingConfig")),
+            routing_config=routing if routing is not None else {"AdditionalVersionWeights": {}},
         )  # fmt: skip
         return original_resource
 
