@@ -612,18 +612,21 @@ def status(
     table = Table(title=f"{summary['stack']} ({summary['region']}, {summary['target']} target)", title_justify="left",
                   show_header=False)  # fmt: skip
     table.add_column("key", no_wrap=True)
-    table.add_column("value", overflow="fold")  # URLs and image URIs whole: folded, never cut with "…"
-    for key in ("status", "reason", "updated", "alias", "function_version", "model", "model_version", "image_uri", "url"):
+    table.add_column("value", overflow="fold")
+    for key in ("status", "reason", "updated", "alias", "function_version", "model", "model_version"):
         if summary.get(key):
             table.add_row(key, str(summary[key]))
     table.add_row("versions", ", ".join(summary["versions"]) or "-")
     out.print(table)
+    for key, label in (("image_uri", "image"), ("url", "url")):  # to copy: plain lines, never folded or cut
+        if summary.get(key):
+            out.print(f"{label:<7} {summary[key]}", highlight=False, markup=False, soft_wrap=True)
     if summary.get("routing"):
         routing = Table(title=f"alias {summary.get('alias')}: traffic", title_justify="left")
         for column in ("version", "share", "image", "model", "model version"):
             routing.add_column(column, overflow="fold")
         for entry in summary["routing"]:
-            routing.add_row(entry["version"], f"{entry['weight']:.0%}", str(entry.get("image_digest") or entry.get("image_uri", ""))[:40],
+            routing.add_row(entry["version"], f"{entry['weight']:.0%}", str(entry.get("image_digest") or entry.get("image_uri", ""))[:19],
                             str(entry.get("model", "")), str(entry.get("model_version", "")))  # fmt: skip
         out.print(routing)
 
@@ -885,12 +888,14 @@ def local_status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> N
         out.print("no local cloud runs for this project (`python -m deployer local up`, or any push, starts it)")
         return
     out.print(f"local cloud (pid {doc['pid']}): AWS endpoint {doc['emulator_url']}", highlight=False)
+    for stack in doc["stacks"]:  # URLs to copy: plain lines, never folded or cut
+        out.print(f"{stack['stack']}  {stack['url'] or '-'}", highlight=False, markup=False, soft_wrap=True)
     table = Table(title="stacks", title_justify="left")
-    for column in ("stack", "url", "version", "share", "model", "model version", "image"):
-        table.add_column(column, overflow="fold")  # a URL cut short cannot be copied
+    for column in ("stack", "version", "share", "model", "model version", "image"):
+        table.add_column(column, overflow="fold")
     for stack in doc["stacks"]:
         for entry in stack["versions"]:
-            table.add_row(stack["stack"], stack["url"], entry["version"], f"{entry['weight']:.0%}", str(entry.get("model", "")),
+            table.add_row(stack["stack"], entry["version"], f"{entry['weight']:.0%}", str(entry.get("model", "")),
                           str(entry.get("model_version", "")), str(entry.get("image_digest", ""))[:19])  # fmt: skip
     out.print(table)
 
