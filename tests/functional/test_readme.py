@@ -125,7 +125,12 @@ def _copyable(command: str, stdout: str) -> None:
         assert re.search(curl, stdout, flags=re.M), stdout
         assert re.search(r"^url +http://127\.0\.0\.1:\d+/$", stdout, flags=re.M), stdout
     if command == "python -m deployer status build/churn":
-        assert re.search(r"http://127\.0\.0\.1:\d+/", stdout), stdout
+        assert re.search(r"^url +http://127\.0\.0\.1:\d+/$", stdout, flags=re.M), stdout
+        assert re.search(r"^image +\S+/churn\S+$", stdout, flags=re.M), stdout
+    if command == "python -m deployer status --stack-name onnx-iris":
+        assert re.search(r"^url +http://127\.0\.0\.1:\d+/$", stdout, flags=re.M), stdout
+    if command == "python -m deployer local status" and "onnx-iris" in stdout:
+        assert re.search(r"^onnx-iris  http://127\.0\.0\.1:\d+/$", stdout, flags=re.M), stdout
 
 
 @pytest.mark.local
