@@ -36,8 +36,8 @@ holding (the artifact slower than the original beyond NOISE_RATIO by both estima
 Per model, `convert` measures the artifact against a default session on the original file
 (`measure`, session creation and one-row `session.run`, alternating) and reports it beside the
 artifact (`<out>.convert-report.json`, see `deployer/model/report.py`), never in it: timings
-differ from run to run. Only when the artifact is clearly slower, beyond FALLBACK_RATIO by both the
-median of the paired ratios and the ratio of the fastest runs, and confirmed by a second
+differ from run to run. Only when the artifact is clearly slower, beyond FALLBACK_RATIO by the median
+of the paired ratios, the ratio of the fastest runs and the ratio of the medians, and confirmed by a second
 measurement, does convert ship the converted model without offline
 optimization (opened at ALL, which is exactly a default session on it) and say so, in the
 manifest (`optimization.level = "none"`) and on the console. Smaller differences are reported,
@@ -80,17 +80,21 @@ class Verdict:
     min_ratio: float  # fastest artifact / fastest original: interference only ever adds time
 
     @property
+    def _medians(self) -> float:
+        return self.artifact_ms / self.original_ms if self.original_ms > 0 else float("nan")
+
+    @property
     def slower(self) -> bool:
-        # both estimators agree: on a busy machine one of them alone flips now and then
-        return self.ratio > NOISE_RATIO and self.min_ratio > NOISE_RATIO
+        # every estimator agrees: on a busy machine one of them alone flips now and then
+        return min(self.ratio, self.min_ratio, self._medians) > NOISE_RATIO
 
     @property
     def faster(self) -> bool:
-        return self.ratio < 1 / NOISE_RATIO and self.min_ratio < 1 / NOISE_RATIO
+        return max(self.ratio, self.min_ratio, self._medians) < 1 / NOISE_RATIO
 
     @property
     def clearly_slower(self) -> bool:
-        return (self.ratio >= FALLBACK_RATIO and self.min_ratio >= FALLBACK_RATIO
+        return (min(self.ratio, self.min_ratio, self._medians) >= FALLBACK_RATIO
                 and self.artifact_ms - self.original_ms > FALLBACK_MIN_MS[self.what])
 
     @property
