@@ -262,6 +262,9 @@ def push(
     stack_name: str | None = None,
     image: str | None = None,
     builder: str = "auto",
+    arch: str | None = None,
+    base_image: str | None = None,
+    no_cache: bool = False,
     project: PathLike = ".",
     trust_pickle: bool = False,
     golden: PathLike | None = None,
@@ -270,12 +273,14 @@ def push(
     """Deploy `model` (a converted folder, or any file `convert` takes): image, change set, smoke
     test, URL (`python -m deployer push`). `target="auto"`: AWS when credentials, a profile or
     AWS_ENDPOINT_URL are set, else the project's local cloud, which keeps serving after return.
+    `arch`, `base_image`, `no_cache`: as for `build` (default: the image `build` made for this
+    model and architecture, else the config's base).
     `progress` receives steps, notes and stack events (deployer.deploy.Progress; default: none)."""
     from deployer.deploy import run_push
 
     options = _options(model, target=target, profile=profile, region=region, stack_name=stack_name, image=image,
-                       builder=builder, project=Path(project), trust_pickle=trust_pickle,
-                       golden=Path(golden) if golden is not None else None)  # fmt: skip
+                       builder=builder, arch=arch, base_image=base_image, no_cache=no_cache, project=Path(project),
+                       trust_pickle=trust_pickle, golden=Path(golden) if golden is not None else None)  # fmt: skip
     return run_push(options, _progress(progress))
 
 
@@ -288,6 +293,9 @@ def plan(
     stack_name: str | None = None,
     image: str | None = None,
     builder: str = "auto",
+    arch: str | None = None,
+    base_image: str | None = None,
+    no_cache: bool = False,
     project: PathLike = ".",
     progress: Progress | None = None,
 ) -> PlanResult:
@@ -296,7 +304,8 @@ def plan(
     from deployer.deploy import run_plan
 
     options = _options(model, target=target, profile=profile, region=region, stack_name=stack_name, image=image,
-                       builder=builder, project=Path(project))  # fmt: skip
+                       builder=builder, arch=arch, base_image=base_image, no_cache=no_cache,
+                       project=Path(project))  # fmt: skip
     return run_plan(options, _progress(progress))
 
 

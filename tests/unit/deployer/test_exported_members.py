@@ -59,3 +59,16 @@ def test_import_deployer_stays_cheap() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["[]", "True False"]
+
+
+def test_push_and_plan_take_every_option_the_cli_has() -> None:
+    """The Python API's push/plan keep up with PushOptions (the CLI's options, typed)."""
+    import dataclasses
+
+    from deployer.deploy import PushOptions
+
+    fields = {f.name for f in dataclasses.fields(PushOptions)} - {"model", "overrides", "serve"}
+    push_params = set(inspect.signature(deployer.push).parameters)
+    plan_params = set(inspect.signature(deployer.plan).parameters)
+    assert fields - push_params == set()
+    assert fields - {"trust_pickle", "golden"} - plan_params == set()
