@@ -3,6 +3,24 @@
 This package is copied into the Lambda image and stands alone: it imports onnxruntime, numpy,
 orjson and aws-lambda-powertools, never `deployer` (tests/unit/functions/test_imports.py pins the set).
 
+What a cold start imports (issue 12): only what the first request needs: onnxruntime, numpy,
+orjson and the handler's own modules. The log and EMF lines are written with orjson in
+Powertools' and CloudWatch's formats (functions/logs.py, functions/metrics.py; tests compare them
+with Powertools' own output): importing Powertools costs 21-44 ms of every cold start (its
+`logging`, botocore, jmespath, uuid), so it is loaded only to format a bug's traceback. The OpenAPI
+document's module loads on the first GET /openapi.json; the model files are checked by size, their
+sha256 at image build (functions/model.py). Measured with `.venv/bin/python -m bench --only
+overhead,cold` (bench/RESULTS.md, 2026-12-02, 2 shared vCPUs at load average 3.5-4.9; fresh
+processes alternating, medians, first request included): handler / floor (import onnxruntime +
+session + one run) MLP 1.12x, ResNet-18 0.91x, small CNN 0.90x at 2 CPUs (CIs 0.72-1.64: the
+machine's noise) and 1.12x, 1.11x, 1.12x at 1 CPU (CIs 1.00-1.30); before these changes MLP 1.23x.
+What is left at 1 CPU (~15 ms on the MLP): orjson 2 ms, the handler's own modules 8 ms (of which
+`_hashlib`, loading OpenSSL for functions/manifest.py's and tfserving.py's module-level `import
+hashlib`, ~3 ms), the first request's decoding and first-use costs. Per request, against a minimal
+handler on the same session and body (bench/stub_app.py: decode, run, encode): 1.69-1.77x on the
+MLP (+0.11-0.13 ms, its validation, protocol checks, EMF line and drift statistics), 1.01-1.12x on
+ResNet-18, 1.12-1.19x on the small CNN.
+
 Cold start. The model is loaded at import, in Lambda's init phase, not on the first request.
 Measured with `.venv/bin/python -m bench.eager_lazy 6` (fresh process per run, alternating,
 medians, offline-optimized bench models, base64 body; the site-packages hook of the dev venv
