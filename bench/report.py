@@ -25,7 +25,6 @@ KIND_LABEL = {
     "v1-instances": "v1 TF Serving `instances`",
 }
 
-NOTES_MLP_RUN_MS = 0.024     # PERF-NOTES: bare session.run, MLP, batch 1
 NOTES_CNN_RUN_MS = 17.0      # PERF-NOTES: ResNet-18, batch 1
 
 # PERF-NOTES figures (ms), for orientation beside the re-measured ones.
@@ -257,11 +256,6 @@ def _missing(title: str, model_res: dict[str, Any], e: dict[str, Any] | None) ->
             "margin": "", "why": reason[:600]}
 
 
-def _margin_abs(value: float, limit: float) -> str:
-    d = (value - limit) * 1e3
-    return f"{abs(d):.0f} µs {'over' if d > 0 else 'under'} the limit"
-
-
 def _margin_ratio(value: float, limit: float) -> str:
     d = value - limit
     return f"{abs(d):.2f}x {'over' if d > 0 else 'under'} ({abs(d) / limit * 100:.0f}% of the limit)"
@@ -272,32 +266,6 @@ def _profile_hint(entry: dict[str, Any], n: int = 4) -> str:
             if "onnxruntime" not in r["func"] and "bench/" not in r["func"]
             and "_lsprof" not in r["func"]]
     return ", ".join(f"`{r['func']}` {r['own_us_per_req']:.0f} µs" for r in rows[:n])
-
-
-def _why_mlp(mlp: dict[str, Any], s: dict[str, float]) -> str:
-    e = mlp["kinds"]["v2-json"]
-    parts = [f"the handler adds {s['added'] * 1e3:.0f} µs to a {s['bare_med'] * 1e3:.0f} µs "
-             "session.run."]
-    if "lean_ns" in e:
-        lean = _paired_stats(e["bare_ns"], e["lean_ns"])
-        parts.append(f"The bench's minimal handler (bench/stub_app.py, same session, no "
-                     f"validation/metrics/logging) adds {lean['added'] * 1e3:.0f} µs with the same "
-                     f"body: that part is the protocol itself (event body → orjson → list → "
-                     f"array, response JSON); the other "
-                     f"{(s['added'] - lean['added']) * 1e3:.0f} µs are the handler's own steps.")
-    abl = [a for a in mlp.get("ablations") or [] if "cost_us" in a]
-    if abl:
-        parts.append("Priced by cutting each out: " + "; ".join(
-            f"{a['step']} {a['cost_us']:.0f} µs" for a in abl) + ".")
-    hint = _profile_hint(e)
-    if hint:
-        parts.append(f"Largest own times under cProfile (inflated by the profiler): {hint}.")
-    factor = s["bare_med"] / NOTES_MLP_RUN_MS
-    if factor > 1.5:
-        parts.append(f"Context: the bare MLP run is {factor:.1f}x slower here than in PERF-NOTES "
-                     f"({NOTES_MLP_RUN_MS * 1e3:.0f} µs); an absolute µs limit is stricter on "
-                     "this machine than where it was set.")
-    return " ".join(parts)
 
 
 def _why_cnn(kind: str, s: dict[str, float], e: dict[str, Any], parse_ms) -> str:
