@@ -209,7 +209,8 @@ def _cold_rows(res: dict[str, Any]) -> list[dict[str, Any]]:
                          "margin": _margin_ratio(st["ratio"], COLD_RATIO), "why": why})
             peer = _cold_pair(c["samples"], "sample", mode)
             if peer is not None:
-                rows.append({"target": f"1. Cold start {MODEL_TITLE[model]}, {where}: handler / AWS-sample-style handler",
+                title = f"1. Cold start {MODEL_TITLE[model]}, {where}: handler / AWS-sample-style handler"
+                rows.append({"target": title,
                              "measured": f"{peer['ratio']:.2f}x (95% CI {peer['lo']:.2f}–{peer['hi']:.2f}); "
                                          f"{fmt_ms(peer['med'])} vs {fmt_ms(peer['floor_med'])} ms",
                              "limit": "≤ 1.0x", "verdict": _verdict(peer["ratio"], 1.0, peer["lo"], peer["hi"]),

@@ -17,7 +17,8 @@ Errors by kind get their own document with an extra `kind` dimension, laid out a
 
 Drift documents (functions/drift.py) go through `documents`: several EMF documents in one write,
 each with its own extra dimensions (`feature`, `output`, `class`: a dimension's value is a field of
-the document, so a document holds one feature), templated the same way. A document over CloudWatch's 100 metrics is split.
+the document, so a document holds one feature), templated the same way. A document over
+CloudWatch's 100 metrics is split.
 
 What may be emitted is declared in functions/series.py: a metric name or dimension set that is not
 declared there raises when its template is built, so the declaration the dashboard, alarms and CLI
