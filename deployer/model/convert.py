@@ -180,7 +180,11 @@ def convert(
         _publish(workdir / "final", manifest, out)
     report = {"report": 1, "name": manifest["name"], "version": manifest["version"], "folder": str(out.resolve()),
               **pipeline.measured}
-    where = write_report(report_path(out), report)
+    try:
+        where: Path | None = write_report(report_path(out), report)
+    except OSError as exc:  # the artifact is complete; only the measurements have nowhere to go
+        where = None
+        report["warnings"].append(f"the convert report could not be written beside {out}: {exc}")
     return ConvertResult(out, manifest, report, where)
 
 
