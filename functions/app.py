@@ -15,8 +15,9 @@ processes alternating, medians, first request included): handler / floor (import
 session + one run) MLP 1.12x, ResNet-18 0.91x, small CNN 0.90x at 2 CPUs (CIs 0.72-1.64: the
 machine's noise) and 1.12x, 1.11x, 1.12x at 1 CPU (CIs 1.00-1.30); before these changes MLP 1.23x.
 What is left at 1 CPU (~15 ms on the MLP): orjson 2 ms, the handler's own modules 8 ms (of which
-`_hashlib`, loading OpenSSL for functions/manifest.py's and tfserving.py's module-level `import
-hashlib`, ~3 ms), the first request's decoding and first-use costs. Per request, against a minimal
+`_hashlib` ~3 ms: loading OpenSSL for a module-level `import hashlib`; since then imported only
+where a hash is taken, MODEL_VERIFY=sha256 or a non-hex TF Serving version), the first request's
+decoding and first-use costs. Per request, against a minimal
 handler on the same session and body (bench/stub_app.py: decode, run, encode): 1.69-1.77x on the
 MLP (+0.11-0.13 ms, its validation, protocol checks, EMF line and drift statistics), 1.01-1.12x on
 ResNet-18, 1.12-1.19x on the small CNN.

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -70,6 +69,8 @@ def version_number(model: Model) -> int:
         return int(text)
     if 0 < len(text) <= 15 and set(text) <= _HEX:
         return int(text, 16)
+    import hashlib  # rare (non-hex versions); at module level it loads OpenSSL into every cold start (~3 ms)
+
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:7], "big")
 
 

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[3]
 # the OpenAPI document only when asked for.
 FORBIDDEN = ("deployer", "boto3", "botocore", "pydantic", "aws_xray_sdk", "requests", "urllib3",
              "typer", "rich", "onnx", "sklearn", "skl2onnx", "scipy", "jmespath", "aws_lambda_powertools",
-             "logging", "typing_extensions", "functions.openapi")
+             "logging", "typing_extensions", "functions.openapi", "hashlib", "_hashlib")  # hashlib: OpenSSL, ~3 ms
 
 
 def test_importing_the_handler_loads_only_what_it_needs() -> None:

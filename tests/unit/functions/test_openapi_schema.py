@@ -164,8 +164,9 @@ def test_the_document_describes_the_binary_extension_and_versions(documents: dic
     assert "Inference-Header-Content-Length" in infer["requestBody"]["description"]
     assert "Inference-Header-Content-Length" in infer["responses"]["200"]["headers"]
     assert "/v2" in doc["paths"] and "/v1/models/iris/versions/{version}:predict" in doc["paths"]
-    assert doc["components"]["parameters"]["version"]["schema"]["enum"] == ["684fa80f73a6"]
-    assert doc["components"]["parameters"]["tfVersion"]["schema"]["enum"] == [str(int("684fa80f73a6", 16))]
+    version = json.loads((Path(__file__).resolve().parents[3] / "examples/iris/model/manifest.json").read_text())["version"]
+    assert doc["components"]["parameters"]["version"]["schema"]["enum"] == [version]
+    assert doc["components"]["parameters"]["tfVersion"]["schema"]["enum"] == [str(int(version, 16))]
     assert doc["components"]["schemas"]["value.FP32"] == {
         "type": "number", "minimum": -3.4028234663852886e38, "maximum": 3.4028234663852886e38}
 
