@@ -187,13 +187,14 @@ def _child(args: argparse.Namespace) -> None:
     sess = _find_session(mod)
     session_source = "the handler's own session object"
     if sess is None:
+        from functions.model import session_optimization_level
+
         so = ort.SessionOptions()
-        if (manifest.get("runtime") or {}).get("optimized"):
-            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        so.graph_optimization_level = session_optimization_level(manifest)  # the level the handler would use
         sess = ort.InferenceSession(str(folder / manifest["model"]["file"]), so,
                                     providers=["CPUExecutionProvider"])
         session_source = ("a separate session (handler's session not found in module state); "
-                          "optimizations off if the manifest says optimized; default threads")
+                          "the manifest's runtime optimization level; default threads")
     feeds = {"x": x}
     ref = sess.run(None, feeds)[0]
     lean = None
