@@ -361,7 +361,7 @@ def _split(parts: list[str]) -> tuple[str, list[str], str | None]:
 # keeps it equal to pyproject.toml's.
 VERSION = "0.1.0"
 # GET /v2: the Open Inference Protocol's server metadata (name, version, extensions).
-SERVER = {"name": "onnx-lambda-deployer", "version": VERSION, "extensions": ["binary_tensor_data"]}
+SERVER = {"name": "onnx-lambda-deployer", "version": VERSION, "extensions": ["binary_tensor_data", "classification"]}
 
 # The execution environment's one service, created in Lambda's init phase.
 service = Service()

@@ -111,7 +111,7 @@ def test_versioned_routes_and_metadata(alltypes: LocalEndpoint) -> None:
     assert triton.is_server_live() and triton.is_server_ready()
     assert triton.is_model_ready("alltypes", model_version=version)
     server = triton.get_server_metadata()
-    assert server["name"] == "onnx-lambda-deployer" and "binary_tensor_data" in server["extensions"]
+    assert server["name"] == "onnx-lambda-deployer" and {"binary_tensor_data", "classification"} <= set(server["extensions"])
     meta = triton.get_model_metadata("alltypes", model_version=version)
     assert [(t["name"], t["datatype"], t["shape"]) for t in meta["inputs"]] == [
         (f"x_{dt.lower()}", dt, [-1, 2]) for dt in DATATYPES]

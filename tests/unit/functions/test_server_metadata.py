@@ -14,7 +14,7 @@ PYPROJECT = Path(__file__).resolve().parents[3] / "pyproject.toml"
 def test_server_metadata_carries_name_version_and_extensions(pair: Client) -> None:
     answer = pair.request("GET", "/v2")
     assert answer.status == 200
-    assert answer.json() == {"name": "onnx-lambda-deployer", "version": VERSION, "extensions": ["binary_tensor_data"]}
+    assert answer.json() == {"name": "onnx-lambda-deployer", "version": VERSION, "extensions": ["binary_tensor_data", "classification"]}
     assert SERVER["version"] == VERSION
 
 
