@@ -43,7 +43,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from deployer.deploy import PlanResult, Progress, PushOptions, PushResult
     from deployer.image import BuildResult
-    from deployer.model.convert import ConvertResult
     from deployer.template.report import TemplateReport
 
 __all__ = [
@@ -172,32 +171,14 @@ class Answer:
 # ------------------------------------------------------------------------------------------ model
 
 
-def convert(
-    source: Any,
-    *,
-    out: PathLike,
-    framework: str = "auto",
-    sample: Any = None,
-    quantize: str | None = None,
-    atol: float | None = None,
-    rtol: float | None = None,
-    trust_pickle: bool = False,
-    name: str | None = None,
-    labels: list[Any] | None = None,
-    external_data: bool | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> ConvertResult:
-    """Convert a model (a path, or an in-memory scikit-learn estimator, torch module or Keras model)
-    into a checked, optimized `out/model.onnx` + `out/manifest.json` (`python -m deployer convert`).
+def __getattr__(name: str) -> Any:
+    # `convert` is deployer.model.convert itself (its whole signature: opset, size_budget, ...),
+    # looked up on first use: importing it loads numpy, which `import deployer.api` must not.
+    if name == "convert":
+        from deployer.model import convert
 
-    `sample`: rows for the parity check and the drift baseline (a path .npy/.npz/.json/.csv, an
-    array, or a dict name → array). Writes nothing when the converted model does not match the
-    original within tolerance (ModelError)."""
-    from deployer.model import convert as run
-
-    return run(source, out=out, framework=framework, sample=sample, quantize=quantize, atol=atol, rtol=rtol,
-               trust_pickle=trust_pickle, name=name, labels=labels, external_data=external_data,
-               progress=progress)  # fmt: skip
+        return convert
+    raise AttributeError(f"module 'deployer.api' has no attribute {name!r}")
 
 
 def write_template(
