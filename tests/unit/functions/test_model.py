@@ -167,3 +167,25 @@ def test_the_runner_answers_as_session_run_does(tmp_path: Path) -> None:
     assert type(info.value).__name__ == "InvalidArgument"
     with pytest.raises(Exception, match="(?i)missing|input"):  # a missing input (the protocols refuse it first)
         model.runner(model.output_names, {"a": feeds["a"]}, None)
+
+
+@pytest.mark.parametrize(("level", "expected"), [("all", "ORT_ENABLE_ALL"), ("basic", "ORT_ENABLE_BASIC"),
+                                                 ("disable_all", "ORT_DISABLE_ALL")])  # fmt: skip
+def test_the_manifest_names_the_runtime_optimization_level(tmp_path: Path, level: str, expected: str) -> None:
+    import onnxruntime as ort
+
+    folder = two_input_folder(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["runtime"].update(optimized="basic", graph_optimization_level=level)  # the field wins over `optimized`
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    got = load_model(str(folder)).session.get_session_options().graph_optimization_level
+    assert got == getattr(ort.GraphOptimizationLevel, expected)
+
+
+def test_an_unknown_runtime_optimization_level_is_refused(tmp_path: Path) -> None:
+    folder = two_input_folder(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["runtime"]["graph_optimization_level"] = "fast"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match="graph_optimization_level is 'fast'; expected one of"):
+        load_model(str(folder))
