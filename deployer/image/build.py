@@ -38,9 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from deployer.config import DeployConfig
-from deployer.errors import ConfigError, DependencyError, LocalRuntimeError, ModelError
+from deployer.errors import ConfigError, DependencyError, LocalRuntimeError
 from deployer.image.context import HANDLER, TASK_ROOT, write_context
 from deployer.image.docker import Docker, DockerCLI
+from deployer.image.sources import model_layer_files
 from deployer.image.requirements import Arch, Pin, Target, pin_requirements, runtime_requirements
 from deployer.image.staging import (
     BytecodeError,
@@ -54,7 +55,7 @@ from deployer.image.staging import (
 from deployer.template.generate import docker_metadata, local_build_context, local_image_tag
 from functions.manifest import MODEL_DIR as MODEL_PATH, MODEL_PATH_VARIABLE
 from deployer.template.report import load_model_manifest
-from functions.manifest import GOLDEN_FILE, MANIFEST_FILE, Manifest, sha256_file
+from functions.manifest import Manifest, sha256_file
 
 __all__ = ["IMAGE_ENV", "BASE_LABEL", "ARCH_LABEL", "INPUTS_LABEL", "BuildResult", "Layer", "build", "base_python",
            "built_base", "last_base"]
@@ -183,7 +184,7 @@ def build(
 
     model_dir = Path(model_dir)
     manifest = load_model_manifest(model_dir)
-    model_files = _model_files(model_dir, manifest)
+    model_files = model_layer_files(model_dir, manifest)
     resolved = config.for_model(manifest["name"])
     target_arch = _arch(arch or resolved.architecture)
     base_ref = base_image or resolved.image.base + (f"@{resolved.image.digest}" if resolved.image.digest else "")
@@ -362,7 +363,7 @@ def _inputs_key(dockerfile: Path, base: Mapping[str, Any], deps_dir: Path, code_
     """sha256 of what decides the image: the Dockerfile (base reference, layer descriptions with the
     pins, environment, labels), the base image's id, the dependency and code trees (their cache
     folders are named by content key), and the model layer's files (the model and its external
-    data by the manifest's digests, checked by _model_files; the small others by their bytes)."""
+    data by the manifest's digests, checked by model_layer_files; the small others by their bytes)."""
     import hashlib
 
     model = manifest["model"]
@@ -371,29 +372,6 @@ def _inputs_key(dockerfile: Path, base: Mapping[str, Any], deps_dir: Path, code_
     parts = [dockerfile.read_text(encoding="utf-8"), str(base.get("Id", "")), deps_dir.name, code_dir.name]
     parts += [f"{name}={pinned.get(name) or sha256_file(str(path))}" for path, name in sorted(model_files, key=lambda f: f[1])]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def _model_files(model_dir: Path, manifest: Manifest) -> list[tuple[Path, str]]:
-    """(source, name) of manifest.json, the model and its external data, each checked, and the
-    golden set when the folder has one (push --golden: the local cloud reads it from the image)."""
-    model = manifest["model"]
-    files = [(model_dir / MANIFEST_FILE, MANIFEST_FILE)]
-    expected = [(str(model["file"]), str(model["sha256"]))]
-    expected += [(str(item["file"]), str(item["sha256"])) for item in model.get("external_data") or []]
-    for name, digest in expected:
-        path = model_dir / name
-        if not path.is_file():
-            raise ModelError(f"{path}: missing, but {MANIFEST_FILE} lists it; convert the model again (python -m deployer convert)")
-        actual = sha256_file(str(path))
-        if actual != digest:
-            raise ModelError(
-                f"{path}: sha256 {actual[:12]}… does not match {MANIFEST_FILE} ({digest[:12]}…); the file changed after "
-                f"conversion: convert the model again (python -m deployer convert)"
-            )
-        files.append((path, name))
-    if (model_dir / GOLDEN_FILE).is_file():
-        files.append((model_dir / GOLDEN_FILE, GOLDEN_FILE))
-    return files
 
 
 def _arch(value: str) -> Arch:

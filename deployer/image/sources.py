@@ -10,6 +10,8 @@ container tooling: the model folder at /opt/model and the handler package `funct
 /var/task, as deterministic tars (sorted, owner root, mtime 0). It has no base layer, so it is
 not a runnable container on its own: the local target runs those same files on the host, and
 the report says `kind: files`. It is what `push` uses when no container builder is available.
+Its model layer holds what the function image's does (`model_layer_files`: the manifest's files,
+checked against their sha256, and a golden set), so both kinds serve the same verified files.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from deployer.image.blobs import CONFIG_MEDIA_TYPE, Blob, BlobStore, ImageArtifact
-from functions.manifest import CODE_DIR, HANDLER, MODEL_DIR, MODEL_PATH_VARIABLE
-from deployer.errors import ImageError as BuildError  # deploy.errors.BuildError is one too
+from deployer.errors import ImageError as BuildError
+from deployer.errors import ModelError
+from functions.manifest import (CODE_DIR, GOLDEN_FILE, HANDLER, MANIFEST_FILE, MODEL_DIR, MODEL_PATH_VARIABLE,
+                                Manifest, sha256_file)  # deploy.errors.BuildError is one too
 
-__all__ = ["docker_image", "files_image", "MODEL_ROOT", "CODE_ROOT"]
+__all__ = ["docker_image", "files_image", "model_layer_files", "MODEL_ROOT", "CODE_ROOT"]
 
 MODEL_ROOT = MODEL_DIR.lstrip("/")  # paths inside a layer tar are relative
 CODE_ROOT = CODE_DIR.lstrip("/")
@@ -36,15 +40,42 @@ _ARCH = {"x86_64": "amd64", "arm64": "arm64"}
 
 # --------------------------------------------------------------------------- files
 
+def model_layer_files(model_dir: Path, manifest: Manifest) -> list[tuple[Path, str]]:
+    """(source, name) of what the model layer holds, in both kinds of image: manifest.json, the
+    model and its external data, each checked against the manifest's sha256 (the handler checks only
+    sizes at run time: functions/model.py), and the golden set when the folder has one (push
+    --golden: the local cloud reads it from the image). Nothing else of the folder ships."""
+    model = manifest["model"]
+    files = [(model_dir / MANIFEST_FILE, MANIFEST_FILE)]
+    expected = [(str(model["file"]), str(model["sha256"]))]
+    expected += [(str(item["file"]), str(item["sha256"])) for item in model.get("external_data") or []]
+    for name, digest in expected:
+        path = model_dir / name
+        if not path.is_file():
+            raise ModelError(f"{path}: missing, but {MANIFEST_FILE} lists it; convert the model again (python -m deployer convert)")
+        actual = sha256_file(str(path))
+        if actual != digest:
+            raise ModelError(
+                f"{path}: sha256 {actual[:12]}… does not match {MANIFEST_FILE} ({digest[:12]}…); the file changed after "
+                f"conversion: convert the model again (python -m deployer convert)"
+            )
+        files.append((path, name))
+    if (model_dir / GOLDEN_FILE).is_file():
+        files.append((model_dir / GOLDEN_FILE, GOLDEN_FILE))
+    return files
+
+
 
 def files_image(model_dir: Path, code_root: Path, store: BlobStore, *, architecture: str = "x86_64") -> ImageArtifact:
-    model_files = sorted(p for p in Path(model_dir).iterdir() if p.is_file() and not p.name.startswith("."))
+    from deployer.template.report import load_model_manifest
+
+    model_files = model_layer_files(Path(model_dir), load_model_manifest(Path(model_dir)))
     package = Path(code_root) / "functions"
     code_files = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
     if not code_files:
         raise BuildError(f"{package}: no handler package found (functions/*.py)")
     layers = [
-        _files_layer(store, MODEL_ROOT, [(p.name, p) for p in model_files], role="model"),
+        _files_layer(store, MODEL_ROOT, [(name, path) for path, name in model_files], role="model"),
         _files_layer(store, CODE_ROOT, [(str(p.relative_to(code_root)), p) for p in code_files], role="code"),
     ]
     config = {

@@ -28,11 +28,28 @@ def test_a_changed_model_changes_only_the_model_layer(tmp_path: Path) -> None:
     model = tmp_path / "model"
     shutil.copytree(EXAMPLE, model)
     before = files_image(model, find_code_root(), store)
-    (model / "notes.txt").write_text("a new file in the model folder")
+    (model / "notes.txt").write_text("a file the manifest does not list")  # not shipped, as in the function image
+    assert files_image(model, find_code_root(), store).digest == before.digest
+    (model / "golden.json").write_text('{"rows": []}')  # a golden set ships in the model layer
     after = files_image(model, find_code_root(), store)
     assert after.layers[0].digest != before.layers[0].digest
     assert after.layers[1].digest == before.layers[1].digest
     assert after.config.digest != before.config.digest and after.digest != before.digest
+
+
+def test_a_model_file_that_does_not_match_its_manifest_is_refused(tmp_path: Path) -> None:
+    """The handler checks only sizes at run time: the image is where the sha256 is checked."""
+    import pytest
+
+    from deployer.errors import ModelError
+
+    model = tmp_path / "model"
+    shutil.copytree(EXAMPLE, model)
+    data = bytearray((model / "model.onnx").read_bytes())
+    data[-1] ^= 0xFF  # same size, other bytes
+    (model / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="does not match manifest.json"):
+        files_image(model, find_code_root(), BlobStore(tmp_path / "cache"))
 
 
 def test_the_manifest_names_every_blob_with_its_size(tmp_path: Path) -> None:
