@@ -138,6 +138,7 @@ class Service:
         self.drift = Drift.for_model(self.model, self.metrics.documents, warn=_warn) if self.model else None
         self._openapi: dict[str, Any] | None = None
         self._routes: dict[tuple[str, str], Route] = {}
+        self._plans = kserve.Plans()  # binary requests' headers already checked (functions/kserve.py)
         self._debug = logger.isEnabledFor(DEBUG)
         self._static: dict[str, tuple[str, Route]] = {
             "/v2/health/live": ("GET", lambda req, t: json_response(200, {"live": True}, req.direct)),
@@ -183,7 +184,11 @@ class Service:
         if tail == ["ready"]:
             return "GET", lambda req, t: (self._model(name, version), self._ready(req, t))[1]
         if tail == ["infer"]:
-            return "POST", lambda req, t: kserve.infer(self._model(name, version), req, limits, t)
+            plans, model = self._plans, self.model
+            if model is not None and name == model.name and version in (None, model.version):
+                # the model and this path cannot change in this environment: checked once, here
+                return "POST", lambda req, t: kserve.infer(model, req, limits, t, plans)
+            return "POST", lambda req, t: kserve.infer(self._model(name, version), req, limits, t, plans)
         raise NotFound(f"no route {rest!r} under /v2/models/; see GET /openapi.json")
 
     def _v1(self, rest: str) -> tuple[str, Route]:
@@ -266,12 +271,10 @@ class Service:
         """Answer one invocation; every outcome is a response, never an unhandled exception."""
         started = time.perf_counter()
         timing = Timing()
-        request_id = getattr(context, "aws_request_id", None)
-        remaining = getattr(context, "get_remaining_time_in_millis", None)  # None: no Lambda context, no deadline
-        direct = not (isinstance(event, dict) and ("httpMethod" in event or "requestContext" in event))
         size = 0
         error: HTTPError | None = None
         try:
+            remaining = getattr(context, "get_remaining_time_in_millis", None)  # None: no Lambda context
             if remaining is not None:
                 left_ms = remaining() - self.margin_ms
                 if left_ms <= 0:
@@ -286,15 +289,17 @@ class Service:
             response = self._route(req)(req, timing)
         except HTTPError as exc:
             error = exc
-            response = error_response(exc, direct)
+            response = error_response(exc, _direct(event))
             logger.info(
                 "request refused",
-                extra={"request_id": request_id, "status": exc.status, "kind": exc.kind, "reason": exc.message},
+                extra={"request_id": _request_id(context), "status": exc.status, "kind": exc.kind,
+                       "reason": exc.message},
             )
         except Exception:  # a bug of ours: the traceback goes to the log, never into the body
+            request_id = _request_id(context)
             logger.exception("unhandled error", extra={"request_id": request_id})
             error = HTTPError(f"internal error; see the function's log for request {request_id}")
-            response = error_response(error, direct)
+            response = error_response(error, _direct(event))
         try:  # metrics never cost the answer (a closed or broken stdout, a full pipe)
             self._emit(started, timing, size, error)
         except Exception as exc:
@@ -303,7 +308,7 @@ class Service:
             if self.metrics_failures:
                 self._metrics_recovered()
         if self._debug:  # one line per request at DEBUG; never the payload
-            logger.debug("request", extra={"request_id": request_id, "status": response.get("statusCode", 200),
+            logger.debug("request", extra={"request_id": _request_id(context), "status": response.get("statusCode", 200),
                                            "ms": round((time.perf_counter() - started) * 1000.0, 3)})
         return response
 
@@ -323,25 +328,44 @@ class Service:
         self.metrics_failures = 0
 
     def _emit(self, started: float, timing: Timing, size: int, error: HTTPError | None) -> None:
-        values: dict[str, float] = {}
-        if self.cold:
-            self.cold = False
-            values["ColdStart"] = 1
-            values["ModelLoadMs"] = round(self.load_ms, 3)
-        values["RequestMs"] = round((time.perf_counter() - started) * 1000.0, 3)
-        values["PayloadBytes"] = size
-        if timing.inference_ms is not None:
-            values["InferenceMs"] = round(timing.inference_ms, 3)
-        if timing.batch is not None:
-            values["BatchSize"] = timing.batch
-        if error is not None:
-            values["Errors"] = 1
-        self.metrics.emit(values)
-        if error is not None:
-            self.metrics.error_kind(error.kind)
+        request_ms = round((time.perf_counter() - started) * 1000.0, 3)
+        inference_ms, batch = timing.inference_ms, timing.batch
+        if error is None and inference_ms is not None and batch is not None and not self.cold:
+            # the steady state's line: names fixed, values in a tuple (functions/metrics.py `write`)
+            self.metrics.write(_STEADY, (request_ms, float(size), round(inference_ms, 3), float(batch)))
+        else:
+            values: dict[str, float] = {}
+            if self.cold:
+                self.cold = False
+                values["ColdStart"] = 1
+                values["ModelLoadMs"] = round(self.load_ms, 3)
+            values["RequestMs"] = request_ms
+            values["PayloadBytes"] = size
+            if inference_ms is not None:
+                values["InferenceMs"] = round(inference_ms, 3)
+            if batch is not None:
+                values["BatchSize"] = batch
+            if error is not None:
+                values["Errors"] = 1
+            self.metrics.emit(values)
+            if error is not None:
+                self.metrics.error_kind(error.kind)
         drift = self.drift
         if drift is not None and timing.results is not None and drift.enabled:
             drift.observe(timing.feeds, timing.names, timing.results)  # type: ignore[arg-type]
+
+
+# The metrics of an answered inference after the first: `_emit`'s line without a dict.
+_STEADY = ("RequestMs", "PayloadBytes", "InferenceMs", "BatchSize")
+
+
+def _request_id(context: Any) -> str | None:
+    return getattr(context, "aws_request_id", None)
+
+
+def _direct(event: Any) -> bool:
+    """A direct invoke (answered with the plain JSON object), not an HTTP event."""
+    return not (isinstance(event, dict) and ("httpMethod" in event or "requestContext" in event))
 
 
 def _warn(message: str, extra: dict[str, Any]) -> None:

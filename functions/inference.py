@@ -10,10 +10,11 @@ set by functions/app.py; None when there is no Lambda context), and `run` keeps 
   nodes, so the run stops within one node's time (the margin covers that node and the answer)
   and `run` answers 504 (`GatewayTimeout`).
 The watchdog is a single daemon thread started on the first armed run (not at import: cold start
-is unchanged). Arming costs a fresh RunOptions (0.4 us) and one uncontended lock; the thread is
-woken only when it sleeps past the new deadline or not at all: requests close together (each
-deadline later than the one the thread sleeps until) wake it at most once per timeout period.
-A RunOptions per request (not one reused) means a late firing can only stop a run that is over.
+is unchanged). Arming and disarming take one uncontended lock each; the thread is woken only when it
+sleeps past the new deadline or not at all: requests close together (each deadline later than the
+one the thread sleeps until) wake it at most once per timeout period. One RunOptions serves every
+run until the watchdog sets its `terminate`; `disarm`, under the lock the watchdog fires under,
+replaces a terminated one, so a firing can never reach the next run.
 Measured: see functions/app.py (per-request cost of the deadline, side by side).
 """
 
@@ -46,16 +47,15 @@ class Timing:
     """Per-request timings the handler reports as metrics, the request's deadline, and what the
     model saw and answered (for the drift monitor, functions/drift.py: references, no copies)."""
 
-    __slots__ = ("inference_ms", "batch", "deadline", "margin_ms", "feeds", "names", "results")
-
-    def __init__(self, deadline: float | None = None, margin_ms: float = 0.0) -> None:
-        self.inference_ms: float | None = None
-        self.batch: int | None = None
-        self.deadline = deadline  # time.monotonic() by which the work must stop; None: no deadline
-        self.margin_ms = margin_ms  # what the deadline keeps back from Lambda's, for the messages
-        self.feeds: dict[str, np.ndarray] | None = None  # set by a successful `run`
-        self.names: list[str] | None = None  # the outputs asked for; None: all, in the model's order
-        self.results: list[Any] | None = None
+    # Class-level defaults, no __init__: a request's Timing costs no Python frame, and only what a
+    # request sets lands in its instance dict (issue 12: per-request steps are what the handler sells).
+    inference_ms: float | None = None
+    batch: int | None = None
+    deadline: float | None = None  # time.monotonic() by which the work must stop; None: no deadline
+    margin_ms: float = 0.0  # what the deadline keeps back from Lambda's, for the messages
+    feeds: dict[str, np.ndarray] | None = None  # set by a successful `run`
+    names: list[str] | None = None  # the outputs asked for; None: all, in the model's order
+    results: list[Any] | None = None
 
 
 class Watchdog:
@@ -70,21 +70,29 @@ class Watchdog:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._armed: tuple[float, ort.RunOptions] | None = None
+        self._options = ort.RunOptions()
         self._wake_at: float | None = None  # when the thread wakes next; None: asleep until notified
         self._thread: threading.Thread | None = None
         self.fired = 0  # runs stopped so far (for tests and logs)
 
-    def arm(self, deadline: float, options: ort.RunOptions) -> None:
+    def arm(self, deadline: float) -> ort.RunOptions:
+        """The RunOptions to run with, watched until `disarm`. One object serves run after run (a fresh
+        one costs ~0.4 us) until the watchdog sets its `terminate`: `disarm` then replaces it."""
         with self._lock:  # the bare lock: Condition's own __enter__ is a Python-level call
+            options = self._options
             self._armed = (deadline, options)
             if self._wake_at is None or self._wake_at > deadline + self.SLACK_S:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._loop, name="onnx-deadline", daemon=True)
                     self._thread.start()
                 self._cond.notify()
+        return options
 
     def disarm(self) -> None:
-        self._armed = None  # no lock: a firing that races this hits a RunOptions whose run is over
+        with self._lock:  # under the lock: a firing cannot slip in between the test and the reuse
+            self._armed = None
+            if self._options.terminate:  # fired (in time or after the run ended): never reused
+                self._options = ort.RunOptions()
 
     def _loop(self) -> None:
         with self._cond:
@@ -158,8 +166,7 @@ def run(model: Model, feeds: dict[str, np.ndarray], names: list[str] | None, tim
                 f"(less the {timing.margin_ms:.0f} ms kept to answer); send a smaller request or raise the "
                 "function's timeout"
             )
-        options = ort.RunOptions()
-        WATCHDOG.arm(deadline, options)
+        options = WATCHDOG.arm(deadline)
     started = time.perf_counter()
     try:
         result = model.runner(names or model.output_names, feeds, options)

@@ -29,15 +29,14 @@ import orjson
 
 from functions.errors import BadRequest, UnsupportedMediaType
 from functions.http import Request, Response, binary_response, json_response
-from functions.inference import Timing, datatype_of, is_json, jsonable, read_json, run
+from functions.inference import _DTYPE_TO_DATATYPE as _DATATYPES, Timing, is_json, read_json, run
 from functions.model import Model, TensorInfo
 from functions.tensors import (
-    NOT_NONFINITE, SCAN_BOOLEANS,
-    may_hold_booleans, loads_nonfinite,
-    Limits, check, check_shared_dimensions, describe, from_base64, from_bytes, from_json, json_error,
+    NOT_NONFINITE, SCAN_BOOLEANS, loads_nonfinite,
+    Limits, all_finite, check, check_shared_dimensions, describe, from_base64, from_bytes, from_json, json_error,
 )
 
-__all__ = ["metadata", "infer", "classifiable"]
+__all__ = ["metadata", "infer", "classifiable", "Plans"]
 
 PLATFORM = "onnxruntime_onnx"
 _BINARY_HEADER = "inference-header-content-length"
@@ -53,39 +52,115 @@ def metadata(model: Model) -> dict[str, Any]:
     }
 
 
-def infer(model: Model, req: Request, limits: Limits, timing: Timing) -> Response:
-    obj, binary = _read(req, limits.allow_nan)
-    if "id" in obj and not isinstance(obj["id"], str):
-        raise BadRequest(f"'id' must be a string (it is echoed in the answer), got {describe(obj['id'])}")
-    scan = SCAN_BOOLEANS.set(req.direct or may_hold_booleans(req.body))
-    try:
-        feeds = _inputs(model, obj, binary, limits)
-    finally:
-        SCAN_BOOLEANS.reset(scan)
-    names, binary_out, classify = _outputs(model, obj)
+class Plans:
+    """Binary requests by their JSON header (issue 12): what the general path derived from a header it
+    accepted (each input's place in the binary part, dtype and shape; the outputs asked for), kept
+    so that a request with the same header bytes, content type and binary length skips it: a client
+    sending one tensor layout (tritonclient, a loop over images) pays the parse and the checks once.
+    The values are still read per request: NaN/infinity (unless ALLOW_NAN) sends the request back
+    to the general path, which answers the 400. One `Plans` per service (functions/app.py), at most
+    `LIMIT` headers of at most `MAX_HEAD` bytes; numeric inputs from the binary part only.
+    Per request it replaces ~110 traced Python lines (the header's parse, `_inputs`, `check`,
+    `_outputs`) by ~15; the handler / minimal handler ratio it buys is in bench/RESULTS.md section 1.
+    tests/unit/functions/test_fast_paths.py checks that it answers what the general path answers."""
+
+    __slots__ = ("_by_head",)
+    LIMIT = 64
+    MAX_HEAD = 4096
+
+    def __init__(self) -> None:
+        self._by_head: dict[tuple[str | None, bytes], _Plan] = {}
+
+
+class _Plan:
+    __slots__ = ("obj", "layout", "total", "names", "binary_out", "classify")
+
+    def __init__(self, obj: dict[str, Any], layout: tuple[tuple[str, np.dtype[Any], tuple[int, ...], int, int, bool], ...],
+                 total: int, outputs: tuple[list[str] | None, set[str], dict[str, int] | None]) -> None:
+        self.obj, self.layout, self.total = obj, layout, total
+        self.names, self.binary_out, self.classify = outputs
+
+
+def infer(model: Model, req: Request, limits: Limits, timing: Timing, plans: Plans | None = None) -> Response:
+    planned = _planned(plans, req) if plans is not None and not req.direct else None
+    if planned is not None:
+        plan, feeds = planned
+        obj, names, binary_out, classify = plan.obj, plan.names, plan.binary_out, plan.classify
+    else:
+        obj, binary = _read(req, limits.allow_nan)
+        if "id" in obj and not isinstance(obj["id"], str):
+            raise BadRequest(f"'id' must be a string (it is echoed in the answer), got {describe(obj['id'])}")
+        scan = SCAN_BOOLEANS.set(True if req.direct else req.body)  # read only if a JSON list needs it
+        try:
+            feeds = _inputs(model, obj, binary, limits)
+        finally:
+            SCAN_BOOLEANS.reset(scan)
+        names, binary_out, classify = outputs = _outputs(model, obj)
+        if plans is not None and binary is not None:
+            _remember(plans, req, obj, feeds, outputs, limits)
     results = run(model, feeds, names, timing)
-    out_names = names or [t.name for t in model.outputs]
+    out_names = names or model.output_names
     answer: dict[str, Any] = {"model_name": model.name, "model_version": model.version}
     if "id" in obj:
         answer["id"] = obj["id"]  # a string: checked before inference
-    outputs: list[dict[str, Any]] = []
+    outputs_doc: list[dict[str, Any]] = []
     chunks: list[bytes] = []
-    for name, value in zip(out_names, results):
-        arr = value if isinstance(value, np.ndarray) else np.asarray(value, dtype=object)
+    for name, arr in zip(out_names, results):
+        if type(arr) is not np.ndarray:  # sequences and maps (ZipMap) come as lists
+            arr = np.asarray(arr, dtype=object)
         if classify is not None and name in classify:
             arr = _classes(model, name, arr, classify[name])
-        entry: dict[str, Any] = {"name": name, "datatype": datatype_of(arr), "shape": list(arr.shape)}
+        entry: dict[str, Any] = {"name": name, "datatype": _DATATYPES.get(arr.dtype, "BYTES"), "shape": list(arr.shape)}
         if name in binary_out:
             raw = _object_bytes(arr) if arr.dtype.kind == "O" else np.ascontiguousarray(arr).tobytes()
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         else:
-            entry["data"] = jsonable(arr.ravel())
-        outputs.append(entry)
-    answer["outputs"] = outputs
+            entry["data"] = arr.ravel().tolist() if arr.dtype.kind == "O" else arr.ravel()  # `jsonable`
+        outputs_doc.append(entry)
+    answer["outputs"] = outputs_doc
     if chunks:
         return binary_response(orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), chunks, req.direct)
     return json_response(200, answer, req.direct)
+
+
+def _planned(plans: Plans, req: Request) -> tuple[_Plan, dict[str, np.ndarray]] | None:
+    """The feeds of a binary request whose header a plan knows, or None (the general path decides)."""
+    length = req.header(_BINARY_HEADER)
+    if length is None or not length.isdigit():
+        return None
+    size = int(length)
+    body = req.body
+    plan = plans._by_head.get((req.header("content-type"), body[:size]))
+    if plan is None or len(body) - size != plan.total:
+        return None
+    feeds: dict[str, np.ndarray] = {}
+    for name, dtype, shape, start, count, finite in plan.layout:
+        arr = np.frombuffer(body, dtype, count, size + start).reshape(shape)
+        if finite and not all_finite(arr):
+            return None  # the general path refuses it, with the reason
+        feeds[name] = arr
+    return plan, feeds
+
+
+def _remember(plans: Plans, req: Request, obj: dict[str, Any], feeds: dict[str, np.ndarray],
+              outputs: tuple[list[str] | None, set[str], dict[str, int] | None], limits: Limits) -> None:
+    """Keep what the general path derived from this binary request's header (see `Plans`)."""
+    size = int(req.header(_BINARY_HEADER) or 0)
+    if len(plans._by_head) >= Plans.LIMIT or size > Plans.MAX_HEAD:
+        return
+    layout = []
+    offset = 0
+    for tensor in obj["inputs"]:  # validated by _inputs: dicts with known names, in body order
+        params = tensor.get("parameters")
+        nbytes = params.get("binary_data_size") if isinstance(params, dict) else None
+        arr = feeds[tensor["name"]]
+        if nbytes is None or arr.dtype.kind == "O":
+            return  # data in the header, or strings: the general path each time
+        layout.append((tensor["name"], arr.dtype, arr.shape, offset, arr.size,
+                       arr.dtype.kind == "f" and not limits.allow_nan))
+        offset += nbytes
+    plans._by_head[(req.header("content-type"), req.body[:size])] = _Plan(obj, tuple(layout), offset, outputs)
 
 
 def _read(req: Request, allow_nan: bool) -> tuple[dict[str, Any], memoryview | None]:

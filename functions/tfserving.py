@@ -42,7 +42,7 @@ from functions.errors import BadRequest
 from functions.http import Request, Response, json_response
 from functions.inference import Timing, jsonable, read_json, run
 from functions.model import Model, TensorInfo
-from functions.tensors import SCAN_BOOLEANS, Limits, check, check_shared_dimensions, describe, from_json, may_hold_booleans
+from functions.tensors import SCAN_BOOLEANS, Limits, check, check_shared_dimensions, describe, from_json
 
 __all__ = ["status", "metadata", "predict", "classify", "version_number", "TF_DTYPES", "SIGNATURE", "rows",
            "columns", "checked"]
@@ -123,7 +123,7 @@ def predict(model: Model, req: Request, limits: Limits, timing: Timing) -> Respo
         raise BadRequest(
             "a predict request needs exactly one of 'instances' (row format) or 'inputs' (columnar format)"
         )
-    scan = SCAN_BOOLEANS.set(req.direct or may_hold_booleans(req.body))
+    scan = SCAN_BOOLEANS.set(True if req.direct else req.body)
     try:
         feeds = _rows(model, obj["instances"]) if has_rows else _columns(model, obj["inputs"])
     finally:
@@ -199,7 +199,7 @@ def classify(model: Model, req: Request, limits: Limits, timing: Timing) -> Resp
             raise BadRequest(f"examples[{index}]: feature {describe(sorted(shared)[0])} is also in 'context'; "
                              "a feature appears in one of them only")
         instances.append({**context, **example} if context else example)
-    scan = SCAN_BOOLEANS.set(req.direct or may_hold_booleans(req.body))
+    scan = SCAN_BOOLEANS.set(True if req.direct else req.body)
     try:
         feeds = _rows(model, instances, named=True, key="examples")
     finally:

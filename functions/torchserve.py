@@ -51,7 +51,7 @@ from functions.errors import BadRequest, UnsupportedMediaType
 from functions.http import Request, Response, json_response
 from functions.inference import Timing, is_json, jsonable, run
 from functions.model import Model
-from functions.tensors import NOT_NONFINITE, SCAN_BOOLEANS, Limits, json_error, loads_nonfinite, may_hold_booleans
+from functions.tensors import NOT_NONFINITE, SCAN_BOOLEANS, Limits, json_error, loads_nonfinite
 from functions.tfserving import checked, columns, rows
 
 __all__ = ["ping", "describe", "predict", "STARTED"]
@@ -88,7 +88,7 @@ def describe(model: Model) -> list[dict[str, Any]]:
 
 def predict(model: Model, req: Request, limits: Limits, timing: Timing) -> Response:
     obj: Any = req.parsed if req.direct else _body(req, limits.allow_nan)
-    scan = SCAN_BOOLEANS.set(req.direct or may_hold_booleans(req.body))
+    scan = SCAN_BOOLEANS.set(True if req.direct else req.body)
     try:
         feeds, single = _feeds(model, obj)
     finally:
