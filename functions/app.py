@@ -199,6 +199,9 @@ class Service:
             if verb not in ("predict", "classify") or tail:
                 raise NotFound(f"':{verb}' is not served; use POST /v1/models/{name}:predict (or :classify)")
             call = tfserving.predict if verb == "predict" else tfserving.classify
+            if version is None and self.model is not None and name == self.model.name:
+                model = self.model  # checked once, here: neither can change in this environment
+                return "POST", lambda req, t: call(model, req, limits, t)
             return "POST", lambda req, t: call(self._tf_model(name, version), req, limits, t)
         if not tail:
             return "GET", lambda req, t: json_response(200, tfserving.status(self._tf_model(name, version)), req.direct)

@@ -223,7 +223,7 @@ def _inputs(model: Model, obj: dict[str, Any], binary: memoryview | None, limits
         if tensor.get("datatype") != spec.datatype:
             raise BadRequest(f"{where}: expected datatype {spec.datatype}, got {describe(tensor.get('datatype'))}")
         shape = tensor.get("shape")
-        if not isinstance(shape, list) or len(shape) > 32 or not all(type(d) is int and 0 <= d < 2**40 for d in shape):
+        if type(shape) is not list or len(shape) > 32 or not _dims_ok(shape):
             raise BadRequest(f"{where}: 'shape' must be a list of non-negative integers (one per dimension), "
                              f"got {_shape_words(shape)}")
         params = tensor.get("parameters")
@@ -311,6 +311,14 @@ def _object_bytes(arr: np.ndarray) -> bytes:
         raw = item if isinstance(item, bytes) else str(item).encode()
         parts.append(len(raw).to_bytes(4, "little") + raw)
     return b"".join(parts)
+
+
+def _dims_ok(shape: list[Any]) -> bool:
+    """Every dimension an int (not a bool) from 0 to 2**40: in C calls, no generator per request."""
+    return not shape or ({*map(type, shape)} == _INT and min(shape) >= 0 and max(shape) < 2**40)
+
+
+_INT = {int}
 
 
 def _shape_words(shape: object) -> str:
