@@ -13,13 +13,7 @@ tests/unit/deployer/test_exported_members.py pins it).
 
 from __future__ import annotations
 
-import importlib.metadata as _metadata
 import typing as _typing
-
-try:
-    __version__ = _metadata.version("onnx-lambda-deployer")
-except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+source"
 
 if _typing.TYPE_CHECKING:
     from deployer.api import (
@@ -62,6 +56,15 @@ _API = frozenset(__all__) - {"__version__"}
 
 def __getattr__(name: str) -> object:
     # `deployer.push` and the rest without paying for the API's imports on `import deployer`
+    if name == "__version__":  # read on first use: importlib.metadata costs ~30 ms of every CLI start
+        import importlib.metadata
+
+        try:
+            version = importlib.metadata.version("onnx-lambda-deployer")
+        except importlib.metadata.PackageNotFoundError:  # running from a source tree that was not installed
+            version = "0.0.0+source"
+        globals()["__version__"] = version
+        return version
     if name in _API:
         from deployer import api
 

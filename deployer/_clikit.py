@@ -29,13 +29,18 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-__all__ = ["App", "EXIT_CODES", "EPILOG", "INTERRUPTED", "progress", "native_noise_filtered", "asks_json"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = [
+    "App", "EXIT_CODES", "EPILOG", "INTERRUPTED", "LazyConsole", "progress", "native_noise_filtered", "asks_json",
+]  # fmt: skip
 
 # exit code → what it means; the classes come from deployer/errors.py's tree (see its docstring)
 EXIT_CODES: dict[int, str] = {
@@ -53,6 +58,40 @@ INTERRUPTED = 130
 EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items()) + (
     '\nWith --json an error is one line on stdout: {"error": "...", "exit_code": N}'
 )
+
+
+class LazyConsole:
+    """A rich `Console(**options)` made on first use, standing in for it (attributes read and set).
+
+    Importing rich costs ~30 ms (rich.console and its themes), a tenth of a one-shot `invoke`
+    that has nothing to print until the runtime is starting; made here on first use, that import
+    runs while the runtime's init does, in its own process. Thread-safe: the local runtime's
+    output lines arrive on their reader thread.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_console", None)
+        object.__setattr__(self, "_lock", threading.Lock())
+
+    @property
+    def console(self) -> Console:
+        console = self._console
+        if console is None:
+            with self._lock:
+                console = self._console
+                if console is None:
+                    from rich.console import Console
+
+                    console = Console(**self._options)
+                    object.__setattr__(self, "_console", console)
+        return console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.console, name, value)
 
 
 def asks_json(args: Sequence[str]) -> bool:
@@ -121,6 +160,8 @@ class Group(TyperGroup):
                 raise  # the root group says it once
             if ctx.meta.get("deployer.json"):
                 error_json("interrupted", INTERRUPTED)
+            from rich.console import Console
+
             Console(stderr=True).print("[yellow]interrupted[/] (Ctrl-C)", highlight=False)
             raise typer.Exit(INTERRUPTED) from None
 

@@ -4,25 +4,27 @@ Thin on purpose: each command turns its options into arguments of one engine cal
 imports this module. User errors (DeployerError) print one line and exit non-zero; anything
 else is a bug and keeps its traceback. With `--json` a command prints exactly one JSON object
 on stdout (errors too: `{"error": ...}`), and progress goes to stderr.
-"""
 
-from __future__ import annotations
+Start-up is part of every command's time (`invoke` is issue 12's local loop): no `from __future__
+import annotations` here, since typer reads every command's annotations at each start and a string
+annotation costs an eval and a compile (~15-25 ms over the ~120 options, measured); rich is loaded
+on the first print; the version is read only for --version.
+"""
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from deployer import __version__
-from deployer._clikit import App, native_noise_filtered, progress
+from deployer._clikit import App, LazyConsole, native_noise_filtered, progress
 from deployer.errors import ConfigError, DeployerError
 
 # App: flags without "<bool>", SOURCE not {source}, usage errors as JSON under --json, Ctrl-C → 130,
@@ -34,15 +36,31 @@ app = App(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+# rich is imported on first use (deployer/_clikit.py's LazyConsole; `_table` below): a command
+# prints only once its work is under way, and `invoke` then overlaps that import with the runtime's init.
+# emoji=False: text such as a model name or a log line holding ":cd:" is printed as written.
+out = LazyConsole(emoji=False)
+err = LazyConsole(stderr=True, emoji=False)
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+
+def _table(**options: Any) -> "Table":
+    from rich.table import Table
+
+    return Table(**options)
+
 
 T = TypeVar("T")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object on stdout.")]
+ProjectOpt = Annotated[Path, typer.Option("--project", help="Folder holding deployer.toml; .deployer/ state goes there.")]
 
 
 def _version(value: bool) -> None:
     if value:
+        from deployer import __version__
+
         out.print(f"onnx-lambda-deployer {__version__}")
         raise typer.Exit()
 
@@ -172,9 +190,32 @@ def invoke(
         body = _read_data(data)
         route = path or routes.default_route(routes.model_name(model), body)
         verb = (method or ("POST" if body is not None else "GET")).upper()
-        with progress(err, f"starting the Lambda runtime for {model}"):
-            with local.LocalEndpoint(model, port=0, output=_log_line if logs else lambda line: None) as endpoint:
-                return route, verb, endpoint.request(verb, route, body, {"Content-Type": content_type})
+        shown = threading.Event()  # the progress line comes first on stderr; the function's lines wait for it
+
+        def output(line: str) -> None:
+            if logs:
+                shown.wait()
+                _log_line(line)
+
+        # metrics=False: nobody can scrape a one-shot endpoint (and its /metrics costs imports)
+        with local.LocalEndpoint(model, port=0, output=output, metrics=False) as endpoint:
+            # The request goes out first, on a thread: the runtime's init (its own process, ~200 ms)
+            # starts with it, and the console of the progress line (rich) is loaded meanwhile.
+            answer: Future[Any] = Future()
+
+            def send() -> None:
+                try:
+                    answer.set_result(endpoint.request(verb, route, body, {"Content-Type": content_type}))
+                except BaseException as exc:  # noqa: BLE001 - raised in the main thread, by result()
+                    answer.set_exception(exc)
+
+            threading.Thread(target=send, name="invoke-request", daemon=True).start()
+            try:
+                with progress(err, f"starting the Lambda runtime for {model}"):
+                    shown.set()
+                    return route, verb, answer.result()  # Ctrl-C here: the endpoint's close ends the request
+            finally:
+                shown.set()
 
     route, verb, response = _run(as_json, call)
     payload: Any = _binary_answer(response.headers, response.body)
@@ -189,6 +230,7 @@ def invoke(
         style = "green" if response.status < 400 else "red"
         err.print(f"[{style}]{response.status}[/] {verb} {route}", highlight=False)
         _print_answer(payload)
+    _exit_when_done.set()  # the runtime is stopped and reaped: nothing is left for the interpreter's teardown
     if response.status >= 400:
         raise typer.Exit(1)
 
@@ -233,7 +275,7 @@ def convert(
     parity, opt = summary["parity"], summary["optimization"]
     out.print(f"{summary['name']} {summary['version']} → {result.model_path}", highlight=False, markup=False,
               soft_wrap=True)  # a path to copy: never wrapped
-    table = Table(title=f"parity on {parity['rows']} {parity['inputs']} rows, {parity['final_stage']} model",
+    table = _table(title=f"parity on {parity['rows']} {parity['inputs']} rows, {parity['final_stage']} model",
                   title_justify="left")  # fmt: skip
     for column in ("output", "max abs error", "max rel error", "tolerance (atol, rtol)", "argmax agreement"):
         table.add_column(column)
@@ -303,7 +345,7 @@ def template(
     else:
         for warning in summary["warnings"]:
             err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-        table = Table(title=f"{summary['template']} ({summary['stack_name']}, {summary['region']})", title_justify="left")
+        table = _table(title=f"{summary['template']} ({summary['stack_name']}, {summary['region']})", title_justify="left")
         table.add_column("resource type")
         table.add_column("count", justify="right")
         for kind, count in summary["translated_types"].items():
@@ -348,7 +390,7 @@ def build(
     if as_json:
         _emit_json(summary)
         return
-    table = Table(title=f"{summary['image']}  {summary['size_bytes'] / 1e6:.1f} MB", title_justify="left")
+    table = _table(title=f"{summary['image']}  {summary['size_bytes'] / 1e6:.1f} MB", title_justify="left")
     for column in ("layer", "digest", "size", "holds"):
         table.add_column(column)
     layers = summary["layer_details"]
@@ -425,7 +467,7 @@ def _print_answer(payload: Any) -> None:
     """A v2 inference answer as a table of outputs; anything else as JSON."""
     outputs = payload.get("outputs") if isinstance(payload, dict) else None
     if isinstance(outputs, list) and all(isinstance(o, dict) and "data" in o for o in outputs):
-        table = Table(title=f"{payload.get('model_name')} {payload.get('model_version')}", title_justify="left")
+        table = _table(title=f"{payload.get('model_name')} {payload.get('model_version')}", title_justify="left")
         for column in ("output", "datatype", "shape", "data"):
             table.add_column(column)
         for o in outputs:
@@ -438,8 +480,27 @@ def _print_answer(payload: Any) -> None:
         out.print(payload, highlight=False, markup=False)
 
 
+# Set by a command whose work is all done and cleaned up (its child processes stopped and reaped,
+# no temporary file left): `main` then ends the process at once, once stdout and stderr are flushed.
+# The interpreter's own teardown (module and thread finalization of typer, rich, http and the local
+# runtime's modules) cost `invoke` ~45 ms, a tenth of its time. Only `main` does it: an `app` called
+# in-process (CliRunner, an embedding program) returns as usual.
+_exit_when_done = threading.Event()
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        if not _exit_when_done.is_set():
+            raise
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said; the code still counts
+            code = code or 1
+        os._exit(code)
 
 
 # --------------------------------------------------------------------------- deploy: push, plan, status, rollback, delete
@@ -450,7 +511,6 @@ ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (
 RegionOpt = Annotated[str | None, typer.Option("--region", help="AWS region (else the config, AWS_REGION, the profile's).")]
 StackOpt = Annotated[str | None, typer.Option("--stack-name", help="CloudFormation stack (default: onnx-<model name>).")]
 TargetOpt = Annotated[str, typer.Option("--target", help="aws, local, or auto: aws when credentials, a profile or AWS_ENDPOINT_URL are set, else the project's local cloud.")]
-ProjectOpt = Annotated[Path, typer.Option("--project", help="Folder holding deployer.toml; .deployer/ state goes there.")]
 ModelArg = Annotated[Path, typer.Argument(help="A converted model folder (model.onnx + manifest.json) or a model file.")]
 
 
@@ -579,7 +639,7 @@ def plan(
         return
     out.print(f"[bold]{summary['stack']}[/] ({summary['status'] or 'not deployed'}): image {summary['image_digest'][:19]}, "
               f"{summary['upload_bytes']:,} layer bytes to upload", highlight=False)  # fmt: skip
-    table = Table(title="resources", title_justify="left")
+    table = _table(title="resources", title_justify="left")
     table.add_column("change")
     table.add_column("resource")
     for kind, items in (summary["changes"] or {}).items():
@@ -609,7 +669,7 @@ def status(
     if as_json:
         _emit_json(summary)
         return
-    table = Table(title=f"{summary['stack']} ({summary['region']}, {summary['target']} target)", title_justify="left",
+    table = _table(title=f"{summary['stack']} ({summary['region']}, {summary['target']} target)", title_justify="left",
                   show_header=False)  # fmt: skip
     table.add_column("key", no_wrap=True)
     table.add_column("value", overflow="fold")
@@ -622,7 +682,7 @@ def status(
         if summary.get(key):
             out.print(f"{label:<7} {summary[key]}", highlight=False, markup=False, soft_wrap=True)
     if summary.get("routing"):
-        routing = Table(title=f"alias {summary.get('alias')}: traffic", title_justify="left")
+        routing = _table(title=f"alias {summary.get('alias')}: traffic", title_justify="left")
         for column in ("version", "share", "image", "model", "model version"):
             routing.add_column(column, overflow="fold")
         for entry in summary["routing"]:
@@ -704,7 +764,7 @@ def _print_metrics(doc: dict[str, Any]) -> None:
     for version in doc["versions"]:
         model_version = f" (model {version['model_version']})" if version.get("model_version") else ""
         title = version["version"] if version["version"].startswith("model ") else f"version {version['version']}"
-        table = Table(title=f"{title}{model_version}", title_justify="left", show_header=False)
+        table = _table(title=f"{title}{model_version}", title_justify="left", show_header=False)
         table.add_column("measure", style="bold")
         table.add_column("value")
         table.add_row("invocations", f"{version['invocations']:,} ({version['errors']:,} errors, "
@@ -722,7 +782,7 @@ def _print_metrics(doc: dict[str, Any]) -> None:
             table.add_row(name + " (mean)", _ms(value))
         out.print(table)
         if version["drift"]:
-            drift = Table(title=f"{title}: drift, worst first", title_justify="left")
+            drift = _table(title=f"{title}: drift, worst first", title_justify="left")
             for column in ("metric", "feature", "mean", "max"):
                 drift.add_column(column)
             for item in version["drift"]:
@@ -764,15 +824,15 @@ def metrics(
     _print_metrics(doc)
 
 
-def _log_row(table: Table, line: Any) -> None:
+def _log_row(table: "Table", line: Any) -> None:
     style = {"ERROR": "red", "CRITICAL": "red", "WARNING": "yellow", "REPORT": "cyan", "METRIC": "dim"}.get(line.level or "", "")
     fields = ", ".join(f"{k}={v}" for k, v in line.fields.items()) if line.kind in ("json", "emf") else ""
     table.add_row(line.at.strftime("%H:%M:%S.%f")[:-3], line.version or "-", f"[{style}]{_escape(line.level or line.kind)}[/]" if style else _escape(line.level or line.kind),
                   _escape(line.text), _escape(line.request_id or ""), _escape(fields))  # fmt: skip
 
 
-def _log_table(title: str) -> Table:
-    table = Table(title=title, title_justify="left")
+def _log_table(title: str) -> "Table":
+    table = _table(title=title, title_justify="left")
     for column in ("time (UTC)", "version", "level", "message", "request id", "fields"):
         table.add_column(column, overflow="fold")
     return table
@@ -890,7 +950,7 @@ def local_status(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> N
     out.print(f"local cloud (pid {doc['pid']}): AWS endpoint {doc['emulator_url']}", highlight=False)
     for stack in doc["stacks"]:  # URLs to copy: plain lines, never folded or cut
         out.print(f"{stack['stack']}  {stack['url'] or '-'}", highlight=False, markup=False, soft_wrap=True)
-    table = Table(title="stacks", title_justify="left")
+    table = _table(title="stacks", title_justify="left")
     for column in ("stack", "version", "share", "model", "model version", "image"):
         table.add_column(column, overflow="fold")
     for stack in doc["stacks"]:

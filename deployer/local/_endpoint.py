@@ -12,6 +12,7 @@ peak in the REPORT line (`_memory`); the function timeout (the emulator).
 
 The gateway answers `GET /metrics` itself (Prometheus text, `_gateway`); the function's output is
 handed to it too, so the handler's EMF lines add cold starts, errors by kind and drift gauges.
+`metrics=False` leaves that out, for an endpoint nobody can scrape (the CLI's one-shot `invoke`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class LocalEndpoint:
         code_root: Path | None = None,
         read_timeout_s: float = 30.0,
         concurrency: int | None = None,
+        metrics: bool = True,
     ) -> None:
         model = validate_model(model)
         seconds = check_limits(timeout_s, memory_mb)
@@ -116,9 +118,11 @@ class LocalEndpoint:
 
         self._pool = EnvironmentPool(environment_factory, concurrency=environments)
         self._gateway = Gateway(
-            invoke=self._pool.invoke, timeout_s=seconds, port=port, log=self._tail.add, read_timeout_s=read_timeout_s
-        )
-        self._feed = self._gateway.observe_output
+            invoke=self._pool.invoke, timeout_s=seconds, port=port, log=self._tail.add, read_timeout_s=read_timeout_s,
+            metrics=metrics,
+        )  # fmt: skip
+        if metrics:
+            self._feed = self._gateway.observe_output
         try:
             self._pool.start()
         except BaseException:

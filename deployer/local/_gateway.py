@@ -25,7 +25,9 @@ request counters and latency histograms by model, version, route and status, plu
 handler errors by kind and drift gauges from the handler's EMF lines when the gateway's owner
 hands it the function's output (`observe_output`; deployer.monitor.prometheus has the families).
 Each gateway has its own registry. Without prometheus_client installed, /metrics is a 501 saying
-how to install it. A deployed API on AWS has no /metrics: CloudWatch holds those figures there.
+how to install it. A gateway made with `metrics=False` keeps none and routes /metrics to the
+function like any path (a one-shot `invoke`: nobody can scrape it, and building the families
+imports prometheus_client and deployer.monitor, ~60 ms of CPU beside the runtime's init). A deployed API on AWS has no /metrics: CloudWatch holds those figures there.
 
 An oversized body is read and discarded (up to a cap) so the client can read the 413 on a
 connection it is still writing to; beyond the cap the connection is closed. `Expect:
@@ -83,8 +85,10 @@ class Gateway:
         request_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         now: Callable[[], float] = time.time,
         clock: Callable[[], float] = time.perf_counter,
+        metrics: bool = True,
     ) -> None:
         self.invoke, self.timeout_s, self.read_timeout_s = invoke, timeout_s, read_timeout_s
+        self.keeps_metrics = metrics  # False: no /metrics route of its own, nothing observed (`LocalEndpoint`)
         self.log = log or (lambda line: None)
         self.request_id, self.now, self.clock = request_id, now, clock
         try:
@@ -95,7 +99,7 @@ class Gateway:
                     f"port {port} on {HOST} is already in use; choose another port, or 0 for a free one"
                 ) from exc
             raise LocalRuntimeError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}") from exc
-        self._metrics: GatewayMetrics | None | object = _UNLOADED  # built on first use: see `metrics`
+        self._metrics: GatewayMetrics | None | object = _UNLOADED if metrics else None  # built on first use: `metrics`
         self._metrics_lock = threading.Lock()
         self.port = int(self._server.server_address[1])
         self.url = f"http://{HOST}:{self.port}"
@@ -269,7 +273,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         gateway = self.server.gateway
         started, request_id = gateway.clock(), gateway.request_id()
-        scrape = self.command in ("GET", "HEAD") and self.path.split("?", 1)[0] == METRICS_PATH
+        scrape = (gateway.keeps_metrics and self.command in ("GET", "HEAD")
+                  and self.path.split("?", 1)[0] == METRICS_PATH)  # fmt: skip
         try:
             if scrape and self._length() == 0:
                 reply = gateway.metrics_reply()

@@ -2,10 +2,14 @@
 
 The Runtime Interface Emulator starts the runtime client (awslambdaric) in a process group of
 its own, so signalling the emulator's group does not reach the runtime. Stopping therefore goes:
-snapshot every descendant (from /proc, where there is one), SIGTERM the emulator's group (the
-emulator then SIGKILLs its runtime itself), wait, SIGKILL the group if it lingers, and finally
-SIGKILL any snapshotted descendant that is still alive and is still the same process (same start
-time: a pid can be reused). Nothing the emulator started outlives `stop()`.
+snapshot every descendant (from /proc, where there is one), SIGKILL the emulator's group, reap
+it, and SIGKILL any snapshotted descendant that is still alive and is still the same process
+(same start time: a pid can be reused). Nothing the emulator started outlives `stop()`.
+No SIGTERM first: given one, the emulator SIGKILLs its runtime itself (measured: neither a SIGTERM
+handler nor an atexit function of the runtime ever ran), so a graceful stop delivered nothing the
+function could see, printed "Reset initiated: SandboxTerminated", and cost 15-30 ms of waiting
+(a tenth of a one-shot `invoke`). What the processes printed before the kill is in the pipe and
+still read to its end.
 
 That covers an orderly stop. A parent that is SIGKILLed runs no code at all, so the child is
 also told to die with it: PR_SET_PDEATHSIG (Linux) makes the kernel send SIGKILL to the child
@@ -153,16 +157,12 @@ class ManagedProcess:
             return
         family = _descendants(self.proc.pid)
         if self.proc.poll() is None:
-            _signal_group(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(grace_s)
-        for pid, started in family:
+            _signal_group(self.proc.pid, signal.SIGKILL)  # not SIGTERM: see the module docstring
+        for pid, started in family:  # at once, not after the emulator is reaped: the two exits overlap
             if _start_time(pid) == started:
                 _signal_group(pid, signal.SIGKILL)
                 _kill(pid)
+        self.proc.wait(grace_s)
         self._reader.join(grace_s)
         if self.proc.stdout is not None:
             self.proc.stdout.close()

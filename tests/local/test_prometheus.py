@@ -79,3 +79,13 @@ def test_metrics_is_answered_by_the_gateway_not_the_function(iris: LocalEndpoint
     assert head.status == 200 and head.body == b""
     posted = iris.request("POST", "/metrics", b"{}", {"Content-Type": "application/json"})
     assert posted.status == 404 and "no route" in posted.json()["error"]  # only GET/HEAD are the gateway's
+
+
+def test_an_endpoint_without_metrics_routes_metrics_to_the_function() -> None:
+    """metrics=False (the CLI's one-shot invoke): no families are built, /metrics is an ordinary path."""
+    with LocalEndpoint(IRIS, timeout_s=30, memory_mb=512, metrics=False) as endpoint:
+        answer = endpoint.request("POST", "/v2/models/iris/infer", _body(), {"Content-Type": "application/json"})
+        assert answer.status == 200, answer.body
+        scraped = endpoint.request("GET", "/metrics")
+        assert scraped.status == 404 and "no route" in scraped.json()["error"]  # the handler's answer
+        assert endpoint._gateway.metrics is None

@@ -58,3 +58,30 @@ def test_example_request_is_a_valid_infer_body_for_the_model(tmp_path: Path) -> 
     assert Client(Service(str(EXAMPLE))).infer("iris", body).status == 200
     pair = two_input_folder(tmp_path / "pair")  # no sample in its manifest: zeros of the right shape
     assert Client(Service(str(pair))).infer("pair", json.loads(example_request(pair))).status == 200
+
+
+def test_the_cli_loads_only_what_a_command_needs() -> None:
+    """A CLI start pays for typer and the command's own work, nothing else (`invoke`'s loop, issue 12):
+    importing deployer.cli loads no rich (a console is made on first print), no importlib.metadata
+    (the version is read on --version), and parsing a command's options no pydantic (typer 0.29
+    built a pydantic TypeAdapter per option, ~70 ms: typer is pinned below it in pyproject.toml)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from deployer.cli import app\n"
+        "heavy = ('rich', 'pydantic', 'importlib.metadata', 'deployer.local', 'numpy', 'deployer.monitor')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "try:\n"
+        "    app(['invoke', '/nonexistent/model', '--data', '{}', '--json'], standalone_mode=False)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "[]"
+    assert json.loads(lines[1])["error"].startswith("model not found")
+    assert lines[2] == "['deployer.local', 'rich']"  # the command's engine, and the console of its error line
