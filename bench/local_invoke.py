@@ -18,9 +18,12 @@ the same model, image and event, in alternation (the order rotating every round)
   the host, the runtime's init, the request, the stop) against ``sam local invoke`` of the image
   ``python -m deployer build MODEL --base-image <stand-in>`` built, with the API Gateway event
   of the same body. Wall time of each command, spawn to exit.
-- *served*: one warm request (a new TCP connection each, as curl makes) to ``python -m
-  deployer serve MODEL`` against ``sam local start-api --warm-containers EAGER`` on the same
-  image, both started and warmed before the rounds.
+- *served*: one request (a new TCP connection each, as curl makes) to a running ``python -m
+  deployer serve MODEL``, against ``sam local start-api`` on the same image, both started and
+  warmed before the rounds, in two modes of SAM's: its default (what a plain ``sam local
+  start-api`` gives: a new container for every request) and ``--warm-containers EAGER`` (one
+  container kept; its warm request is ~20 ms, mostly SAM's own Flask proxy and Docker hop). Each
+  mode is its own phase with its own paired rounds; the default mode's are fewer (~1-2 s each).
 
 SAM runs without AWS credentials in its environment (it calls STS otherwise) and without
 telemetry. The model is examples/iris/model: the loop's cost, not the model's, is measured.
@@ -43,6 +46,8 @@ __all__ = ["run_local", "run_sam", "run_loop", "docker_status"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOP_MODEL = REPO_ROOT / "examples" / "iris" / "model"
 _READY_S = 120.0
+_DEFAULT_MODE_PAIRS = 12  # SAM's default mode starts a container per request: ~1-2 s each
+EAGER = "sam local start-api --warm-containers EAGER"
 
 
 def run_local(model_dirs: dict[str, Path], kinds: dict[str, str], warm: dict[str, int],
@@ -269,8 +274,8 @@ def _endpoint_once(folder: Path, path: str, body: bytes) -> tuple[int | None, st
     from deployer.local import LocalEndpoint
 
     t0 = time.perf_counter_ns()
-    try:
-        with LocalEndpoint(folder, port=0, output=lambda line: None) as ep:
+    try:  # as `deployer invoke` makes it: no /metrics on a one-shot endpoint
+        with LocalEndpoint(folder, port=0, output=lambda line: None, metrics=False) as ep:
             status = ep.request("POST", path, body, {"Content-Type": "application/json"}).status
     except Exception as exc:
         return None, f"{type(exc).__name__}: {exc}"
@@ -372,11 +377,12 @@ def run_loop(rounds: int, served_pairs: int, log=print) -> dict[str, Any]:
                                                lambda o: '"statusCode":200' in o.replace(" ", "")),
             # what of ours is the runtime, not the CLI process: start, init + request, stop
             "LocalEndpoint in-process": lambda: _endpoint_once(folder, path, body),
-            # and what the CLI process costs before it does anything
+            # and what the CLI process costs before it does anything: the interpreter, the CLI, the engine
+            "python alone": lambda: _timed([sys.executable, "-c", "pass"], REPO_ROOT, env, lambda o: True),
             "CLI imports alone": lambda: _timed([sys.executable, "-c", "import deployer.cli"], REPO_ROOT, env,
                                                 lambda o: True),
-            "CLI imports + typer's pydantic adapters": lambda: _timed(
-                [sys.executable, "-c", "import deployer.cli, typer._adapters"], REPO_ROOT, env, lambda o: True),
+            "CLI + local runtime imports": lambda: _timed(
+                [sys.executable, "-c", "import deployer.cli, deployer.local"], REPO_ROOT, env, lambda o: True),
         }
         log(f"  invoke: {rounds} rounds of `python -m deployer invoke`, `sam local invoke` ({image}) and "
             "LocalEndpoint in-process, alternating, + 1 warm-up each ...")
@@ -404,45 +410,66 @@ def run_loop(rounds: int, served_pairs: int, log=print) -> dict[str, Any]:
 
 def _served(work: Path, folder: Path, image: str, sam: str, path: str, body: bytes, pairs: int,
             env: dict[str, str], log, signal) -> dict[str, Any]:
-    ours_port, sam_port = _free_port(), _free_port()
-    log(f"  served: `python -m deployer serve` and `sam local start-api --warm-containers EAGER`, "
-        f"{pairs} warm request pairs, alternating ...")
+    """Phase 1: ours against SAM's --warm-containers EAGER, `pairs` rounds; phase 2: ours against
+    SAM's default mode (a container per request), fewer rounds. Ours runs through both."""
+    ours_port = _free_port()
+    sam_args = ["local", "start-api", "-t", str(work / "template.yaml"), "--host", "127.0.0.1", "--skip-pull-image",
+                "--container-host", "127.0.0.1", "--container-host-interface", "127.0.0.1"]
     res: dict[str, Any] = {"commands": {
         "deployer serve": f"python -m deployer serve {folder.relative_to(REPO_ROOT)} --port <free>",
         "sam local start-api": "sam local start-api -t template.yaml --host 127.0.0.1 --port <free> "
-                               "--warm-containers EAGER --skip-pull-image --container-host 127.0.0.1 "
-                               "--container-host-interface 127.0.0.1"}}
-    with open(work / "serve.log", "wb") as ours_log, open(work / "sam.log", "wb") as sam_log:
+                               "--skip-pull-image --container-host 127.0.0.1 --container-host-interface 127.0.0.1",
+        EAGER: "sam local start-api ... --warm-containers EAGER (the same options)"}}
+    with open(work / "serve.log", "wb") as ours_log:
         ours = subprocess.Popen([sys.executable, "-m", "deployer", "serve", str(folder), "--port", str(ours_port)],
                                 cwd=REPO_ROOT, env=env, stdout=ours_log, stderr=subprocess.STDOUT)
-        theirs = subprocess.Popen([sam, "local", "start-api", "-t", str(work / "template.yaml"), "--host",
-                                   "127.0.0.1", "--port", str(sam_port), "--warm-containers", "EAGER",
-                                   "--skip-pull-image", "--container-host", "127.0.0.1",
-                                   "--container-host-interface", "127.0.0.1"],
-                                  cwd=work, env=env, stdout=sam_log, stderr=subprocess.STDOUT)
         try:
-            res["ready_s"] = {"deployer serve": _wait_served(ours_port, path, body, ours),
-                              "sam local start-api": _wait_served(sam_port, path, body, theirs)}
-            ports = {"deployer serve": ours_port, "sam local start-api": sam_port}
-            for key, port in ports.items():  # warm both: the first answers are not timed
-                for _ in range(3):
-                    _post(port, path, body)
-            samples: dict[str, list[int]] = {k: [] for k in ports}
-            statuses: set[int] = set()
-            for r in range(pairs):
-                for key in (list(ports) if r % 2 == 0 else list(reversed(ports))):
-                    ns, status = _post(ports[key], path, body)
-                    samples[key].append(ns)
-                    statuses.add(status)
-            res["samples"], res["statuses"] = samples, sorted(statuses)
+            res["ready_s"] = {"deployer serve": _wait_served(ours_port, path, body, ours)}
+            for _ in range(3):  # warm: the first answers are not timed
+                _post(ours_port, path, body)
+            phases = ((EAGER, ["--warm-containers", "EAGER"], pairs, "eager"),
+                      ("sam local start-api", [], min(pairs, _DEFAULT_MODE_PAIRS), "default"))
+            for key, extra, rounds, name in phases:
+                log(f"  served: `python -m deployer serve` and `{key}`, {rounds} request pairs, alternating ...")
+                res[name] = _served_phase(work, sam, [*sam_args, *extra], key, ours_port, path, body, rounds, env,
+                                          name, signal)
         except Exception as exc:  # the section says what failed
             res["error"] = f"{type(exc).__name__}: {exc}"
-            tail = (work / "sam.log").read_bytes()[-400:].decode(errors="replace")
-            res["error"] += f"; sam log: {tail}" if "sam" in str(exc) or not res.get("ready_s") else ""
         finally:
             _stop(ours, signal.SIGTERM)
-            _stop(theirs, signal.SIGINT)  # SAM removes its warm containers on Ctrl-C
+    # the first phase's figures where the report had them before (ours vs EAGER)
+    eager = res.get("eager") or {}
+    if eager.get("samples"):
+        res["samples"], res["statuses"] = eager["samples"], eager["statuses"]
     return res
+
+
+def _served_phase(work: Path, sam: str, args: list[str], key: str, ours_port: int, path: str, body: bytes,
+                  rounds: int, env: dict[str, str], name: str, signal) -> dict[str, Any]:
+    sam_port = _free_port()
+    out: dict[str, Any] = {}
+    with open(work / f"sam-{name}.log", "wb") as sam_log:
+        theirs = subprocess.Popen([sam, *args, "--port", str(sam_port)], cwd=work, env=env, stdout=sam_log,
+                                  stderr=subprocess.STDOUT)
+        try:
+            out["ready_s"] = _wait_served(sam_port, path, body, theirs)
+            for _ in range(2):  # warm, as ours was (in the default mode each one is a container anyway)
+                _post(sam_port, path, body)
+            ports = {"deployer serve": ours_port, key: sam_port}
+            samples: dict[str, list[int]] = {k: [] for k in ports}
+            statuses: set[int] = set()
+            for r in range(rounds):
+                for k in (list(ports) if r % 2 == 0 else list(reversed(ports))):
+                    ns, status = _post(ports[k], path, body)
+                    samples[k].append(ns)
+                    statuses.add(status)
+            out["samples"], out["statuses"] = samples, sorted(statuses)
+        except Exception as exc:
+            tail = (work / f"sam-{name}.log").read_bytes()[-400:].decode(errors="replace")
+            out["error"] = f"{type(exc).__name__}: {exc}; sam log: {tail}"
+        finally:
+            _stop(theirs, signal.SIGINT)  # SAM removes its containers on Ctrl-C
+    return out
 
 
 def _hops(folder: Path, path: str, body: bytes, n: int = 200) -> dict[str, Any]:
