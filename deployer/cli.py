@@ -18,7 +18,6 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -184,6 +183,8 @@ def invoke(
     as_json: JsonOpt = False,
 ) -> None:
     """Invoke MODEL once through the local runtime (emulator + API Gateway emulation) and print the answer."""
+    from concurrent.futures import Future
+
     from deployer import local, routes
 
     def call() -> Any:
