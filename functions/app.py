@@ -22,20 +22,23 @@ handler on the same session and body (bench/stub_app.py: decode, run, encode): 1
 MLP (+0.11-0.13 ms, its validation, protocol checks, EMF line and drift statistics), 1.01-1.12x on
 ResNet-18, 1.12-1.19x on the small CNN.
 
-Cold start. The model is loaded at import, in Lambda's init phase, not on the first request.
-Measured with `.venv/bin/python -m bench.eager_lazy 6` (fresh process per run, alternating,
-medians, offline-optimized bench models, base64 body; the site-packages hook of the dev venv
-included, so absolute figures are high):
-
-    model      loading   import/init   first request   spawn to answer
-    MLP        eager         197 ms          1 ms           285 ms
-    MLP        lazy          177 ms         19 ms           270 ms
-    ResNet-18  eager         305 ms         46 ms           446 ms
-    ResNet-18  lazy          191 ms        189 ms           477 ms
-
-The total is the same within noise; eager puts the session creation where Lambda gives the
-full CPU burst of initialization (and where provisioned concurrency pre-pays it), and keeps the
-first request as fast as any other.
+Cold start. The model is loaded at import, in Lambda's init phase, not on the first request, and
+it is started first: `functions.model.start_loading()` runs right after onnxruntime is imported and,
+on 2+ CPUs, creates the session in a background thread while this module imports the rest of the
+handler (orjson, its own modules: ~8-10 ms, hidden behind a session creation that releases the GIL
+for most of its work); `Service()` takes the result at the end of the import, and a load error is
+raised there as before. On one CPU the session is created at once, before those imports: a thread
+there can only take turns with them. Measured with `.venv/bin/python -m bench.eager_lazy 20` and
+`... 12 --one-cpu` (fresh `python -S` processes, modes rotating, offline-optimized bench models,
+base64 JSON body; 2026-12-02, a shared machine at load average 2.2-3.0), the paired ratio of what
+the modes differ in (importing functions.app after onnxruntime, + the first request) to the
+shipped mode: session first, then the imports, at 2 CPUs 1.21x on the MLP (58 vs 39 ms), 1.48x
+on the small CNN (60 vs 39 ms), 0.99x on ResNet-18 (the ~10 ms vanish in ~270 ms of session
+creation and the noise); at 1 CPU, where both are the same code, 0.94-1.00x, and a thread forced
+on there 0.87-1.02x (within that noise). Loading on the first request instead (`lazy`) costs about
+the same in total (0.98-1.12x) and puts the whole session creation (ResNet-18: ~210-330 ms) into
+the first request; eager keeps it where Lambda gives the full CPU burst of initialization (and
+where provisioned concurrency pre-pays it).
 A model that cannot be loaded does not fail the import (Lambda would answer every request with
 an opaque Runtime.ImportModuleError): the reason is kept and every request that needs the model
 gets a 503 with it, while `/v2/health/live` still answers.
@@ -71,17 +74,25 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from functions import kserve, tfserving
-from functions.drift import Drift
-from functions.errors import GatewayTimeout, HTTPError, MethodNotAllowed, ModelUnavailable, NotFound
-from functions.http import Request, Response, error_response, json_response, parse_event
-from functions.inference import Timing
-from functions.logs import DEBUG, Logger
-from functions.metrics import RequestMetrics
-from functions.model import Model, ModelLoadError, load_model
-from functions.tensors import Limits
+# The model first: its session is created in a background thread (on 2+ CPUs) while the imports
+# below run; Service() takes the result at the end of this module (see the docstring, Cold start).
+from functions.model import Loading, Model, ModelLoadError, start_loading
+
+_loading = start_loading()
+
+from functions import kserve, tfserving  # noqa: E402
+from functions.errors import GatewayTimeout, HTTPError, MethodNotAllowed, ModelUnavailable, NotFound  # noqa: E402
+from functions.http import Request, Response, error_response, json_response, parse_event  # noqa: E402
+from functions.inference import Timing  # noqa: E402
+from functions.logs import DEBUG, Logger  # noqa: E402
+from functions.manifest import has_drift_baseline  # noqa: E402
+from functions.metrics import RequestMetrics  # noqa: E402
+from functions.tensors import Limits  # noqa: E402
+
+if TYPE_CHECKING:
+    from functions.drift import Drift  # loaded only for a model with a drift baseline (Service.__init__)
 
 __all__ = ["handler", "service", "Service"]
 
@@ -116,7 +127,7 @@ class Service:
     """What one execution environment keeps between invocations, and the routing over it."""
 
     def __init__(self, model_path: str | None = None, limits: Limits | None = None,
-                 margin_ms: float | None = None) -> None:
+                 margin_ms: float | None = None, loading: Loading | None = None) -> None:
         self.model: Model | None = None
         self.error: str | None = None
         self.cold = True
@@ -125,7 +136,7 @@ class Service:
         self.metrics_failures = 0  # EMF lines lost in a row (see _metrics_failed)
         started = time.perf_counter()
         try:
-            self.model = load_model(model_path)
+            self.model = (loading or start_loading(model_path, background=False)).result()
         except ModelLoadError as exc:
             self.error = str(exc)
             logger.error("model not loaded", extra={"reason": self.error})
@@ -134,8 +145,12 @@ class Service:
         version = self.model.version if self.model else "none"
         self.metrics = RequestMetrics(NAMESPACE, SERVICE, name, version)
         # Input drift and prediction shift against the manifest's baseline (functions/drift.py);
-        # None when the manifest has none or DRIFT_EVERY_N=0.
-        self.drift = Drift.for_model(self.model, self.metrics.documents, warn=_warn) if self.model else None
+        # None when the manifest has none or DRIFT_EVERY_N=0. Imported only for a model with a baseline.
+        self.drift: Drift | None = None
+        if self.model and has_drift_baseline(self.model.manifest):
+            from functions.drift import Drift
+
+            self.drift = Drift.for_model(self.model, self.metrics.documents, warn=_warn)
         self._openapi: dict[str, Any] | None = None
         self._routes: dict[tuple[str, str], Route] = {}
         self._plans = kserve.Plans()  # binary requests' headers already checked (functions/kserve.py)
@@ -391,5 +406,6 @@ VERSION = "0.1.0"
 SERVER = {"name": "onnx-lambda-deployer", "version": VERSION, "extensions": ["binary_tensor_data", "classification"]}
 
 # The execution environment's one service, created in Lambda's init phase.
-service = Service()
+service = Service(loading=_loading)
 handler = service.handler
+del _loading

@@ -89,6 +89,7 @@ from typing import Any
 
 import numpy as np
 
+from functions.manifest import has_drift_baseline
 from functions.series import (
     DRIFT_EVERY_N, DRIFT_EVERY_S, DRIFT_MAX_FEATURES, DRIFT_MIN_ROWS, DRIFT_SAMPLE_ROWS, Feature, drift_features,
     prediction_series,
@@ -451,8 +452,7 @@ class Drift:
                   warn: Callable[[str, dict[str, Any]], None] | None = None) -> Drift | None:
         """The monitor for a loaded model, or None when its manifest has no baseline or DRIFT_EVERY_N=0."""
         manifest = getattr(model, "manifest", None)
-        if not manifest or not (manifest.get("predictions") or any(
-                isinstance(s, dict) and s.get("edges") for s in (manifest.get("baseline") or {}).values())):
+        if not has_drift_baseline(manifest):
             return None
         settings = drift_settings(os.environ if environ is None else environ, warn or (lambda m, e: None))
         if settings.every_n <= 0:

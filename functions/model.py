@@ -17,13 +17,19 @@ Cold start is what this product sells, so loading is shaped by measurement (PERF
   the full check back (hashed in a thread beside session creation, as hashlib and onnxruntime
   release the GIL) and MODEL_VERIFY=none skips both;
 - intra-op threads follow the CPUs this process may really use (affinity and cgroup quota),
-  since Lambda gives vCPUs in proportion to memory and `os.cpu_count()` reports the host's.
+  since Lambda gives vCPUs in proportion to memory and `os.cpu_count()` reports the host's;
+- `start_loading` does the cheap checks at once and, on 2+ CPUs, creates the session in a
+  background thread (`_thread`: `threading` is not needed for it) so that functions/app.py imports
+  the rest of the handler meanwhile; `Loading.result()` waits for it and raises its errors in the
+  caller's thread, as `load_model` (the same thing without the thread) does. onnxruntime releases
+  the GIL for most of session creation; on one CPU the two threads would only take turns, so there
+  it is created at once (priced by `.venv/bin/python -m bench.eager_lazy`, functions/app.py).
 """
 
 from __future__ import annotations
 
+import _thread
 import os
-import threading
 import time
 from typing import Any
 
@@ -31,9 +37,9 @@ import numpy as np
 import onnxruntime as ort
 
 from functions.manifest import MANIFEST_FILE, MODEL_DIR, MODEL_FILE, MODEL_PATH_VARIABLE, Manifest, load_manifest, sha256_file
-from functions.tensors import ORT_TO_DATATYPE
 
-__all__ = ["Model", "TensorInfo", "ModelLoadError", "load_model", "available_cpus", "session_optimization_level"]
+__all__ = ["Model", "TensorInfo", "ModelLoadError", "Loading", "load_model", "start_loading", "available_cpus",
+           "session_optimization_level"]
 
 DEFAULT_MODEL_PATH = MODEL_DIR  # functions/manifest.py holds the model-folder contract
 
@@ -150,58 +156,125 @@ def _resolve(path: str) -> tuple[str, str | None]:
 
 def load_model(path: str | None = None, threads: int | None = None) -> Model:
     """Create the session for the model at `path` (default: env MODEL_PATH or /opt/model)."""
-    started = time.perf_counter()
-    path = path or os.environ.get(MODEL_PATH_VARIABLE) or DEFAULT_MODEL_PATH
-    model_file, folder = _resolve(path)
-    try:
-        manifest = load_manifest(folder) if folder else None
-    except ValueError as exc:
-        raise ModelLoadError(str(exc)) from exc
+    return start_loading(path, threads, background=False).result()
 
-    verify = _verify_mode()
-    # (file, expected sha256, expected size) of model.onnx and its external data
-    expected = _expected(manifest, folder) if manifest is not None and folder and verify != "none" else []
-    if verify == "size":
-        _check_sizes(expected, folder or "")
-    digests: dict[str, str] = {}
-    checker = None
-    if expected and verify == "sha256":  # hashed beside session creation
-        checker = threading.Thread(target=_hash_all, args=(expected, digests), daemon=True)
-        checker.start()
 
-    threads = threads or int(os.environ.get("MODEL_THREADS") or 0) or available_cpus()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = session_optimization_level(manifest)
-    try:
-        session = ort.InferenceSession(model_file, options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
-        raise ModelLoadError(f"onnxruntime could not load {model_file}: {_first_line(exc)}") from exc
+def start_loading(path: str | None = None, threads: int | None = None, background: bool | None = None) -> Loading:
+    """Start loading the model at `path` (default: env MODEL_PATH or /opt/model); `result()` gives it.
 
-    if checker is not None:
-        checker.join()
-        for path, want, _ in expected:
-            got = digests.get(path, "unreadable")
-            if got != want:
-                raise ModelLoadError(
-                    f"{path} does not match {os.path.join(folder or '', MANIFEST_FILE)}: "
-                    f"sha256 {got[:12]}… expected {want[:12]}…; rebuild the artifact"
-                )
+    The cheap checks (path, manifest, MODEL_VERIFY, sizes) run here; the session is created in a
+    background thread when `background` (default: more than one CPU is available), so that the caller
+    can import the rest of the handler meanwhile. Errors of either part are raised by `result()`."""
+    return Loading(path, threads, background)
 
-    name = manifest["name"] if manifest else os.path.splitext(os.path.basename(model_file))[0]
-    version = manifest["version"] if manifest else "1"
-    return Model(
-        name=name,
-        version=version,
-        session=session,
-        inputs=tuple(_info(arg) for arg in session.get_inputs()),
-        outputs=tuple(_info(arg) for arg in session.get_outputs()),
-        manifest=manifest,
-        load_ms=(time.perf_counter() - started) * 1000.0,
-        threads=threads,
-    )
+
+class Loading:
+    """A model load under way. onnxruntime releases the GIL for most of session creation, so on two
+    CPUs the handler's other imports (orjson, its own modules, ~10 ms) run beside it; on one CPU the
+    two would only interleave, with a GIL hand-over cost, so the session is then created at once."""
+
+    __slots__ = ("_started", "_done", "_session", "_error", "_model", "_threads", "_model_file", "_folder",
+                 "_manifest", "_expected", "_digests", "_checker", "_ready_at")
+
+    def __init__(self, path: str | None, threads: int | None, background: bool | None) -> None:
+        self._started = time.perf_counter()
+        self._done: Any = None  # a lock held while the session is created in the background
+        self._session: ort.InferenceSession | None = None
+        self._error: BaseException | None = None
+        self._model: Model | None = None
+        self._checker: Any = None
+        self._expected: list[tuple[str, str, int | None]] = []
+        self._digests: dict[str, str] = {}
+        self._ready_at = 0.0
+        cpus = available_cpus()
+        try:
+            options = self._prepare(path, threads or int(os.environ.get("MODEL_THREADS") or 0) or cpus)
+        except ModelLoadError as exc:
+            self._error = exc
+            return
+        if background is None:
+            background = cpus > 1
+        if background:
+            self._done = _thread.allocate_lock()
+            self._done.acquire()
+            _thread.start_new_thread(self._create, (options,))
+        else:
+            self._create(options)
+
+    def _prepare(self, path: str | None, threads: int) -> ort.SessionOptions:
+        path = path or os.environ.get(MODEL_PATH_VARIABLE) or DEFAULT_MODEL_PATH
+        self._model_file, self._folder = _resolve(path)
+        try:
+            self._manifest = manifest = load_manifest(self._folder) if self._folder else None
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from exc
+        verify = _verify_mode()
+        folder = self._folder
+        # (file, expected sha256, expected size) of model.onnx and its external data
+        expected = _expected(manifest, folder) if manifest is not None and folder and verify != "none" else []
+        if verify == "size":
+            _check_sizes(expected, folder or "")
+        if expected and verify == "sha256":  # hashed beside session creation (hashlib releases the GIL)
+            import threading  # only here: the default path starts no threading.Thread
+
+            self._expected = expected
+            self._checker = threading.Thread(target=_hash_all, args=(expected, self._digests), daemon=True)
+            self._checker.start()
+        self._threads = threads
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = session_optimization_level(manifest)
+        return options
+
+    def _create(self, options: ort.SessionOptions) -> None:
+        try:
+            self._session = ort.InferenceSession(self._model_file, options, providers=["CPUExecutionProvider"])
+        except BaseException as exc:  # kept for result(): raised in the caller's thread
+            self._error = exc
+        finally:
+            self._ready_at = time.perf_counter()
+            if self._done is not None:
+                self._done.release()
+
+    def result(self) -> Model:
+        """The loaded model (waiting for the session if it is still being created), or ModelLoadError."""
+        if self._model is not None:
+            return self._model
+        if self._done is not None:
+            self._done.acquire()  # released by _create when the session is made (or failed)
+            self._done.release()
+        waited = time.perf_counter()
+        error = self._error
+        if isinstance(error, ModelLoadError):
+            raise error
+        if isinstance(error, Exception):  # onnxruntime raises its own Fail/InvalidGraph/... types
+            raise ModelLoadError(f"onnxruntime could not load {self._model_file}: {_first_line(error)}") from error
+        if error is not None:
+            raise error
+        if self._checker is not None:
+            self._checker.join()
+            for path, want, _ in self._expected:
+                got = self._digests.get(path, "unreadable")
+                if got != want:
+                    raise ModelLoadError(
+                        f"{path} does not match {os.path.join(self._folder or '', MANIFEST_FILE)}: "
+                        f"sha256 {got[:12]}… expected {want[:12]}…; rebuild the artifact"
+                    )
+        session, manifest = self._session, self._manifest
+        assert session is not None
+        name = manifest["name"] if manifest else os.path.splitext(os.path.basename(self._model_file))[0]
+        version = manifest["version"] if manifest else "1"
+        inputs = tuple(_info(arg) for arg in session.get_inputs())
+        outputs = tuple(_info(arg) for arg in session.get_outputs())
+        # the load itself: start to session made, plus the signature; not the time the caller spent
+        # on its other imports before it asked for the result
+        load_ms = (self._ready_at - self._started + time.perf_counter() - waited) * 1000.0
+        model = Model(name=name, version=version, session=session, inputs=inputs, outputs=outputs,
+                      manifest=manifest, load_ms=load_ms, threads=self._threads)
+        self._model = model
+        return model
 
 
 _LEVELS = {
@@ -271,6 +344,8 @@ def _hash_all(expected: list[tuple[str, str, int | None]], out: dict[str, str]) 
 
 
 def _info(arg: Any) -> TensorInfo:
+    from functions.tensors import ORT_TO_DATATYPE  # imported while the session is created, not before
+
     datatype, dtype = ORT_TO_DATATYPE.get(arg.type, ("BYTES", None))
     dims = arg.shape or ()
     shape = tuple(d if isinstance(d, int) and d >= 0 else None for d in dims)

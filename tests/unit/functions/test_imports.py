@@ -34,3 +34,19 @@ def test_functions_never_imports_deployer() -> None:
     for path in (ROOT / "functions").rglob("*.py"):
         text = path.read_text()
         assert "import deployer" not in text and "from deployer" not in text, path
+
+
+def _modules_after_import(model_path: Path) -> set[str]:
+    code = "import sys, json; import functions.app; print(json.dumps(sorted(sys.modules)))"
+    env = {**os.environ, "MODEL_PATH": str(model_path), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def test_the_drift_monitor_is_imported_only_for_a_model_with_a_baseline(tmp_path: Path) -> None:
+    from tests.models import two_input_folder
+
+    bare = _modules_after_import(two_input_folder(tmp_path))  # a manifest without baseline or predictions
+    assert "functions.model" in bare and "functions.drift" not in bare
+    iris = _modules_after_import(ROOT / "examples" / "iris" / "model")  # its manifest has both
+    assert "functions.drift" in iris

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from functions.app import Service
-from functions.model import ModelLoadError, available_cpus, load_model
+from functions.model import ModelLoadError, available_cpus, load_model, start_loading
 from tests.models import two_input_folder, two_input_model
 from tests.unit.functions.conftest import Client
 
@@ -189,3 +189,64 @@ def test_an_unknown_runtime_optimization_level_is_refused(tmp_path: Path) -> Non
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelLoadError, match="graph_optimization_level is 'fast'; expected one of"):
         load_model(str(folder))
+
+
+def test_a_session_created_in_the_background_is_the_same_model(tmp_path: Path) -> None:
+    folder = two_input_folder(tmp_path)
+    loading = start_loading(str(folder), background=True)
+    model = loading.result()
+    assert loading.result() is model  # asked again: the same model, not a second session
+    serial = load_model(str(folder))
+    assert (model.name, model.version, model.threads) == (serial.name, serial.version, serial.threads)
+    signature = [t.describe() for t in model.inputs + model.outputs]
+    assert signature == [t.describe() for t in serial.inputs + serial.outputs]
+    assert model.load_ms > 0
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_load_errors_are_raised_by_result_in_the_callers_thread(tmp_path: Path, background: bool) -> None:
+    (tmp_path / "cut.onnx").write_bytes(b"\x08\x08\x12\x04garbage")
+    loading = start_loading(str(tmp_path / "cut.onnx"), background=background)  # never raises for the model
+    with pytest.raises(ModelLoadError, match="onnxruntime could not load .*cut.onnx"):
+        loading.result()
+    missing = start_loading(str(tmp_path / "nothing-here"), background=background)
+    with pytest.raises(ModelLoadError, match="no model at"):
+        missing.result()
+
+
+def test_the_default_loads_in_the_background_only_with_a_second_cpu(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import functions.model as fm
+
+    folder = two_input_folder(tmp_path)
+    started: list[object] = []
+    real = fm._thread.start_new_thread
+
+    def counting(fn: object, args: tuple) -> int:
+        started.append(fn)
+        return real(fn, args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fm._thread, "start_new_thread", counting)
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {sorted(before)[0]})
+        assert start_loading(str(folder)).result().threads == 1 and started == []  # one CPU: created at once
+    finally:
+        os.sched_setaffinity(0, before)
+    if len(before) > 1:
+        assert start_loading(str(folder)).result().name == "pair" and len(started) == 1
+
+
+def test_importing_the_handler_with_a_broken_model_still_answers_503_with_the_reason(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "cut.onnx").write_bytes(b"\x08\x08\x12\x04garbage")
+    root = Path(__file__).resolve().parents[3]
+    code = ("import json, functions.app as app; "
+            "r = app.handler({'httpMethod': 'GET', 'path': '/v2/health/ready', 'headers': {}, 'body': None}, None); "
+            "print('RESULT', r['statusCode'], json.loads(r['body'])['error'])")
+    env = {**os.environ, "MODEL_PATH": str(tmp_path / "cut.onnx"), "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, check=True)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT"))
+    assert line.startswith("RESULT 503 the model is not loaded: onnxruntime could not load") and "cut.onnx" in line
