@@ -9,15 +9,18 @@ Powertools' and CloudWatch's formats (functions/logs.py, functions/metrics.py; t
 with Powertools' own output): importing Powertools costs 21-44 ms of every cold start (its
 `logging`, botocore, jmespath, uuid), so it is loaded only to format a bug's traceback. The OpenAPI
 document's module loads on the first GET /openapi.json; the model files are checked by size, their
-sha256 at image build (functions/model.py). Measured with `.venv/bin/python -m bench --only
-overhead,cold` (bench/RESULTS.md, 2026-12-02, 2 shared vCPUs at load average 3.5-4.9; fresh
-processes alternating, medians, first request included): handler / floor (import onnxruntime +
-session + one run) MLP 1.12x, ResNet-18 0.91x, small CNN 0.90x at 2 CPUs (CIs 0.72-1.64: the
-machine's noise) and 1.12x, 1.11x, 1.12x at 1 CPU (CIs 1.00-1.30); before these changes MLP 1.23x.
-What is left at 1 CPU (~15 ms on the MLP): orjson 2 ms, the handler's own modules 8 ms (of which
-`_hashlib` ~3 ms: loading OpenSSL for a module-level `import hashlib`; since then imported only
-where a hash is taken, MODEL_VERIFY=sha256 or a non-hex TF Serving version), the first request's
-decoding and first-use costs. Per request, against a minimal
+sha256 at image build (functions/model.py). Measured with `.venv/bin/python -m bench --only cold`
+(bench/RESULTS.md, 2026-12-02 20:54, 2 shared vCPUs at load average 0.6-1.5; fresh processes
+alternating, medians, first request included): handler / floor (import onnxruntime + session + one
+run) MLP 1.13x, ResNet-18 1.03x, small CNN 1.13x at 2 CPUs and 1.09x, 1.08x, 1.08x at 1 CPU;
+handler / the AWS-sample-style peer 1.00-1.11x at 2 CPUs, 1.03-1.07x at 1; before issue 12 MLP
+1.23x. What is left at 1 CPU, where nothing runs beside the session: orjson ~2.3 ms beyond the
+`json` the peer imports too (orjson imports dataclasses, uuid and copy), the handler's own modules
+~4 ms (`taskset -c 1 .venv/bin/python -S -P -X importtime -c "import functions.app"`, small CNN, 15
+fresh processes: manifest 0.66, kserve 0.49, model 0.42, tensors 0.38, tfserving 0.24 ms, ...; the
+bench's import ladder, stdlib modules they pull in included, 5-7 ms), `threading` 0.7 ms (the
+watchdog of functions/inference.py), and on the first request ~0.8 ms of the handler's own steps
+(watchdog thread start ~0.25, EMF line ~0.15, the checks). Per request, against a minimal
 handler on the same session and body (bench/stub_app.py: decode, run, encode): 1.69-1.77x on the
 MLP (+0.11-0.13 ms, its validation, protocol checks, EMF line and drift statistics), 1.01-1.12x on
 ResNet-18, 1.12-1.19x on the small CNN.
