@@ -21,9 +21,12 @@ fresh processes: manifest 0.66, kserve 0.49, model 0.42, tensors 0.38, tfserving
 bench's import ladder, stdlib modules they pull in included, 5-7 ms), `threading` 0.7 ms (the
 watchdog of functions/inference.py), and on the first request ~0.8 ms of the handler's own steps
 (watchdog thread start ~0.25, EMF line ~0.15, the checks). Per request, against a minimal
-handler on the same session and body (bench/stub_app.py: decode, run, encode): 1.69-1.77x on the
-MLP (+0.11-0.13 ms, its validation, protocol checks, EMF line and drift statistics), 1.01-1.12x on
-ResNet-18, 1.12-1.19x on the small CNN.
+handler on the same session and body (bench/stub_app.py: decode, run, encode; `bench --only overhead`,
+2026-12-02 22:11 UTC): on the MLP (session.run ~0.05 ms) 1.50x binary, 1.65-1.73x JSON forms (was
+1.83-1.99x before kserve.Plans, the templated EMF line and the trimmed request path; what is left is
+~170-240 traced Python lines of validation, deadline, EMF line and drift statistics), ResNet-18
+1.09-1.10x (binary, base64) and 1.40x JSON lists (numpy's dtype inference that refuses strings and
+booleans), the small CNN 1.03-1.06x.
 
 Cold start. The model is loaded at import, in Lambda's init phase, not on the first request, and
 it is started first: `functions.model.start_loading()` runs right after onnxruntime is imported and,
